@@ -1,0 +1,10 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``python3 -m _s3napback``: the command without the wrapper script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,415 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run the backup sets of a config: decide, stream, commit, then retire what the policy drops.
+
+Order of events for one set, which is what keeps every earlier backup safe:
+1. list the set's folder; remove leftovers of failed runs (folders without a manifest);
+2. decide FULL / DIFF / SKIP from the date, the config and the catalog;
+3. stream tar -> compressor -> gpg -> chunks -> S3, with tar writing a *new* snapshot file;
+4. write the manifest (the commit), then move the new snapshot file over the old one;
+5. retire backups the slots no longer hold, manifest first, and never one a retained DIFF needs.
+A failure before 4 deletes what was uploaded and the new snapshot file: nothing changes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import os
+import time
+import typing as t
+from dataclasses import asdict, dataclass, field
+
+from . import __version__
+from .catalog import (
+    MANIFEST_NAME,
+    Manifest,
+    SetListing,
+    chunk_suffix,
+    load_set,
+    set_key,
+    set_prefix,
+    to_retire,
+)
+from .chunks import Progress, compress_stage, upload_stream
+from .config import BackupSet, Config
+from .errors import PipelineError, S3napbackError
+from .keys import Keyring, encrypt_argv, usable_recipients
+from .lock import RunLock
+from .pipeline import Chain, Stage
+from .progress import ProgressLine
+from .s3 import S3Settings, S3Store
+from .schedule import DIFF, FULL, SKIP, decide, epoch_day
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SetResult:
+    """What happened to one set; also the per-set part of the module's result and of --json."""
+
+    set: str
+    action: str  # FULL, DIFF, SKIP (nothing due), FAILED; with test mode: what would be done
+    reason: str = ""
+    backup_id: t.Optional[str] = None
+    slot: t.Optional[int] = None
+    parent: t.Optional[str] = None
+    bytes_read: int = 0
+    bytes_uploaded: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    retired: t.List[str] = field(default_factory=list)
+    leftovers_removed: t.List[str] = field(default_factory=list)
+    warnings: t.List[str] = field(default_factory=list)
+    error: t.Optional[str] = None
+    test: bool = False
+
+    @property
+    def uploaded(self) -> bool:
+        return self.action in (FULL, DIFF) and not self.test
+
+    def as_dict(self) -> t.Dict[str, t.Any]:
+        return asdict(self)
+
+
+def store_settings(config: Config) -> S3Settings:
+    assert config.bucket is not None
+    return S3Settings(
+        bucket=config.bucket,
+        endpoint_url=config.s3_endpoint,
+        region=config.s3_region,
+        addressing_style=config.s3_addressing_style,
+        key_file=config.s3_key_file,
+        storage_class=config.storage_class,
+    )
+
+
+def file_sha256(path: str) -> t.Optional[str]:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.sha256(handle.read()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class BackupRun:
+    """One invocation: a config, a day, the store, and the recipients, for one or more sets."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        day: t.Optional[datetime.date] = None,
+        force: bool = False,
+        test: bool = False,
+        store: t.Optional[S3Store] = None,
+        show_progress: bool = False,
+    ) -> None:
+        config.require_for_backup()
+        self.config = config
+        self.day = day or datetime.date.today()
+        self.force = force
+        self.test = test
+        self.store = store or S3Store(store_settings(config))
+        self.show_progress = show_progress
+        self.fingerprints: t.List[str] = []
+        self.keyring = Keyring.from_config(config.gpg_keyring) if config.encryption == "gpg" else None
+
+    # -- preflight ------------------------------------------------------------------------------------------
+    def preflight(self) -> None:
+        """Fail early, once, on what would fail every set: the keys, the bucket, the snapshot folder."""
+        if self.keyring is not None:
+            self.fingerprints = usable_recipients(self.keyring, self.config.gpg_recipients)
+        self.store.check_bucket()
+        if not self.test:
+            assert self.config.diff_dir is not None
+            try:
+                os.makedirs(self.config.diff_dir, mode=0o700, exist_ok=True)
+            except OSError as exc:
+                raise S3napbackError(f"DiffDir {self.config.diff_dir}: cannot create it: {exc.strerror}") from None
+
+    def run(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
+        self.preflight()
+        if self.test:
+            return [self._run_set(backup_set) for backup_set in sets]
+        assert self.config.diff_dir is not None
+        with RunLock(os.path.join(self.config.diff_dir, ".s3napback.lock")):
+            return [self._run_set(backup_set) for backup_set in sets]
+
+    # -- one set --------------------------------------------------------------------------------------------
+    def _run_set(self, backup_set: BackupSet) -> SetResult:
+        started = time.monotonic()
+        result = SetResult(set=backup_set.name, action=SKIP, test=self.test)
+        try:
+            self._backup_set(backup_set, result)
+        except S3napbackError as exc:
+            result.action = "FAILED"
+            result.error = str(exc)
+            log.error("%s: %s", backup_set.name, exc)
+        result.seconds = round(time.monotonic() - started, 3)
+        return result
+
+    def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
+        if backup_set.kind != "directory":
+            raise S3napbackError(
+                f"{backup_set.origin}: {backup_set.kind} sets are not supported yet by this version; "
+                "remove the set or upgrade"
+            )
+        prefix = set_prefix(self.config.s3_prefix, self.config.host_name, backup_set.name)
+        listing = load_set(self.store, prefix)
+        if listing.leftovers and not self.test:
+            self._remove_leftovers(listing, result)
+        snapshot = self.snapshot_path(backup_set)
+        decision = decide(
+            backup_set.schedule,
+            epoch_day(self.day),
+            listing.committed,
+            force=self.force,
+            snapshot_sha256=file_sha256(snapshot),
+        )
+        result.action, result.reason, result.slot, result.parent = (
+            decision.action,
+            decision.reason,
+            decision.slot,
+            decision.parent,
+        )
+        log.info("%s: %s in slot %d (%s)", backup_set.name, decision.action, decision.slot, decision.reason)
+        if decision.action == SKIP or self.test:
+            if self.test and decision.action != SKIP:
+                result.retired = [m.backup_id for m in self._would_retire(backup_set, listing, decision)]
+            return
+        if not os.path.isdir(backup_set.source):
+            raise S3napbackError(f"{backup_set.origin}: Directory {backup_set.source} does not exist or is not a folder")
+
+        newest = listing.newest()
+        manifest = self._stream(backup_set, listing, decision, snapshot, newest, result)
+        result.backup_id = manifest.backup_id
+        committed = [*listing.committed, manifest]
+        for old in to_retire(committed, backup_set.schedule.slots):
+            self._delete_backup(listing, old.backup_id)
+            result.retired.append(old.backup_id)
+            log.info("%s: retired %s (%s, slot %d)", backup_set.name, old.backup_id, old.kind, old.slot)
+
+    def _would_retire(self, backup_set: BackupSet, listing: SetListing, decision: t.Any) -> t.List[Manifest]:
+        newest = listing.newest()
+        placeholder = Manifest(
+            backup_id="(new)",
+            set=backup_set.name,
+            host=self.config.host_name,
+            kind=decision.action,
+            source_kind=backup_set.kind,
+            source=backup_set.source,
+            seq=(newest.seq + 1) if newest else 1,
+            period=decision.period,
+            slot=decision.slot,
+            day=self.day.isoformat(),
+            started="",
+            finished="",
+            parent=decision.parent,
+            full="(new)",
+            chunks=(),
+            bytes_read=0,
+            bytes_stored=0,
+            compression=self.config.compression,
+            compression_level=self.config.compression_level,
+            encryption=self.config.encryption,
+            recipients=(),
+            snapshot_sha256=None,
+            tool_version=__version__,
+        )
+        return to_retire([*listing.committed, placeholder], backup_set.schedule.slots)
+
+    def snapshot_path(self, backup_set: BackupSet) -> str:
+        assert self.config.diff_dir is not None
+        return os.path.join(self.config.diff_dir, set_key(backup_set.name) + ".snar")
+
+    def new_backup_id(self, kind: str, listing: SetListing) -> str:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%H%M%S")
+        base = f"{self.day:%Y%m%d}-{stamp}-{kind.lower()}"
+        backup_id, counter = base, 1
+        while backup_id in listing.keys:
+            counter += 1
+            backup_id = f"{base}.{counter}"
+        return backup_id
+
+    def tar_stage(self, backup_set: BackupSet, snapshot: str) -> Stage:
+        source = os.path.normpath(backup_set.source)
+        argv = [
+            "tar",
+            "--create",
+            "--file=-",
+            "--format=posix",
+            f"--listed-incremental={snapshot}",
+            "--no-check-device",  # device numbers change across reboots/LVM snapshots: not a change of content
+            "--acls",
+            "--xattrs",
+            "--xattrs-include=*",
+            "--sparse",
+            "--directory=/",
+        ]
+        argv += [f"--exclude={pattern}" for pattern in backup_set.excludes]
+        argv += ["--", source.lstrip("/") or "."]
+        # tar exits 1 when a file changed while it was read: the backup is still good, with a warning
+        return Stage("tar", argv, warn_codes=(1,))
+
+    def _stream(
+        self,
+        backup_set: BackupSet,
+        listing: SetListing,
+        decision: t.Any,
+        snapshot: str,
+        newest: t.Optional[Manifest],
+        result: SetResult,
+    ) -> Manifest:
+        config = self.config
+        backup_id = self.new_backup_id(decision.action, listing)
+        folder = listing.prefix + backup_id + "/"
+        suffix = chunk_suffix(config.compression, config.encryption)
+        new_snapshot = snapshot + ".new"
+        if os.path.exists(new_snapshot):
+            os.unlink(new_snapshot)
+        if decision.action == DIFF:
+            with open(snapshot, "rb") as src, open(new_snapshot, "wb") as dst:
+                dst.write(src.read())
+        started = utc_now()
+        progress = Progress()
+        line = ProgressLine(backup_set.name, progress) if self.show_progress else None
+        uploaded_any = False
+        tar = Chain([self.tar_stage(backup_set, new_snapshot)], stdin=None, stdout=-1)
+
+        def stages() -> t.List[Stage]:
+            encoder = compress_stage(config.compression, config.compression_level)
+            if self.keyring is not None:
+                encoder.append(Stage("gpg", encrypt_argv(self.keyring, self.fingerprints)))
+            return encoder
+
+        def put(index: int, data: bytes, digest: bytes) -> str:
+            nonlocal uploaded_any
+            uploaded_any = True
+            return self.store.put(folder + chunk_name(index, suffix), data, digest)
+
+        try:
+            assert tar.stdout is not None
+            chunks, warnings, server_check = upload_stream(
+                tar.stdout.fileno(),
+                put=put,
+                chunk_key=lambda index: chunk_name(index, suffix),
+                chunk_size=config.chunk_size,
+                parallel=config.parallel,
+                stages=stages,
+                progress=progress,
+            )
+            warnings = tar.wait() + warnings
+            for warning in warnings:
+                log.warning("%s: %s", backup_set.name, warning)
+            result.warnings.extend(warnings)
+            snapshot_sha256 = file_sha256(new_snapshot)
+            if snapshot_sha256 is None:
+                raise PipelineError(f"tar did not write its snapshot file {new_snapshot}")
+            manifest = Manifest(
+                backup_id=backup_id,
+                set=backup_set.name,
+                host=config.host_name,
+                kind=decision.action,
+                source_kind=backup_set.kind,
+                source=backup_set.source,
+                seq=(newest.seq + 1) if newest else 1,
+                period=decision.period,
+                slot=decision.slot,
+                day=self.day.isoformat(),
+                started=started,
+                finished=utc_now(),
+                parent=decision.parent,
+                full=backup_id if decision.action == FULL or newest is None else newest.full,
+                chunks=tuple(chunks),
+                bytes_read=progress.bytes_read,
+                bytes_stored=sum(c.size for c in chunks),
+                compression=config.compression,
+                compression_level=config.compression_level,
+                encryption=config.encryption,
+                recipients=tuple(self.fingerprints),
+                snapshot_sha256=snapshot_sha256,
+                tool_version=__version__,
+                server_checksum=server_check,
+                schedule=asdict(backup_set.schedule),
+            )
+            raw = manifest.to_json()
+            # the commit: from here on the backup exists
+            self.store.put(folder + MANIFEST_NAME, raw, hashlib.sha256(raw).digest())
+        except BaseException as exc:
+            tar.kill()
+            _unlink_quietly(new_snapshot)
+            if uploaded_any or isinstance(exc, KeyboardInterrupt):
+                self._delete_folder_quietly(folder)
+            if isinstance(exc, S3napbackError) or not isinstance(exc, Exception):
+                raise
+            raise S3napbackError(f"backup failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            if line is not None:
+                line.stop()
+        os.replace(new_snapshot, snapshot)
+        result.bytes_read = manifest.bytes_read
+        result.bytes_uploaded = manifest.bytes_stored
+        result.chunks = len(manifest.chunks)
+        log.info(
+            "%s: committed %s (%s, %d chunks, %d bytes read, %d stored)",
+            backup_set.name,
+            backup_id,
+            manifest.kind,
+            result.chunks,
+            result.bytes_read,
+            result.bytes_uploaded,
+        )
+        return manifest
+
+    # -- cleaning up ----------------------------------------------------------------------------------------
+    def _remove_leftovers(self, listing: SetListing, result: SetResult) -> None:
+        """Folders without a manifest are failed runs (we hold the host's lock, so none is in progress)."""
+        for backup_id, keys in sorted(listing.leftovers.items()):
+            self.store.delete(keys)
+            result.leftovers_removed.append(backup_id)
+            log.info("%s: removed %d objects left by the failed run %s", listing.prefix, len(keys), backup_id)
+
+    def _delete_backup(self, listing: SetListing, backup_id: str) -> None:
+        """Manifest first: a half-deleted backup must never look committed."""
+        keys = [key for key, _size in listing.keys.get(backup_id, [])]
+        manifest_key = listing.prefix + backup_id + "/" + MANIFEST_NAME
+        self.store.delete([manifest_key])
+        self.store.delete([key for key in keys if key != manifest_key])
+
+    def _delete_folder_quietly(self, folder: str) -> None:
+        try:
+            self.store.delete([key for key, _size in self.store.list(folder)])
+        except S3napbackError as exc:  # the next run removes what is left
+            log.warning("could not remove the objects of the failed backup %s: %s", folder, exc)
+
+
+def chunk_name(index: int, suffix: str) -> str:
+    return f"chunk-{index:06d}{suffix}"
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def run_backups(
+    config: Config,
+    names: t.Sequence[str] = (),
+    *,
+    day: t.Optional[datetime.date] = None,
+    force: bool = False,
+    test: bool = False,
+    show_progress: bool = False,
+) -> t.List[SetResult]:
+    """Back up the named sets (all when none are named) of ``config``."""
+    sets = config.select(names) if names else list(config.sets)
+    return BackupRun(config, day=day, force=force, test=test, show_progress=show_progress).run(sets)

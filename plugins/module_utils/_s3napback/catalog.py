@@ -1,0 +1,195 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The catalog on S3: key layout, manifests, chains and what retention keeps.
+
+A backup is the folder ``PREFIX/HOST/SET/BACKUP-ID/`` holding its chunks and, written last, its
+``manifest.json``. The manifest is the only thing that makes a backup exist.
+"""
+
+from __future__ import annotations
+
+import json
+import typing as t
+from dataclasses import asdict, dataclass, field
+from urllib.parse import quote, unquote
+
+from .errors import StorageError
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+def set_key(name: str) -> str:
+    """One key component per set: the name percent-encoded, so '/home/a' and 'mysql/a' never collide."""
+    return quote(name, safe="")
+
+
+def set_name(key: str) -> str:
+    return unquote(key)
+
+
+def host_prefix(prefix: str, host: str) -> str:
+    return "/".join(p for p in (prefix.strip("/"), host) if p) + "/"
+
+
+def set_prefix(prefix: str, host: str, name: str) -> str:
+    return host_prefix(prefix, host) + set_key(name) + "/"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    key: str  # object key relative to the backup folder
+    offset: int  # where the chunk starts in the uncompressed stream
+    length: int  # uncompressed bytes
+    size: int  # stored (compressed, encrypted) bytes
+    sha256: str  # hex digest of the stored object
+
+
+@dataclass(frozen=True)
+class Manifest:
+    backup_id: str
+    set: str
+    host: str
+    kind: str  # FULL or DIFF
+    source_kind: str  # directory, mysql, ...
+    source: str
+    seq: int  # 1, 2, 3 ... per set: orders backups whatever the clocks say
+    period: int
+    slot: int
+    day: str  # the schedule day, YYYY-MM-DD
+    started: str  # UTC, ISO 8601
+    finished: str
+    parent: t.Optional[str]  # the backup a DIFF builds on
+    full: str  # the FULL that starts the chain (itself for a FULL)
+    chunks: t.Tuple[Chunk, ...]
+    bytes_read: int
+    bytes_stored: int
+    compression: str
+    compression_level: t.Optional[int]
+    encryption: str
+    recipients: t.Tuple[str, ...]  # key fingerprints
+    snapshot_sha256: t.Optional[str]
+    tool_version: str
+    server_checksum: str = "unknown"  # "verified" when the store checked each chunk's SHA-256
+    schedule: t.Mapping[str, t.Any] = field(default_factory=dict)
+    format: int = FORMAT_VERSION
+
+    @property
+    def chunk_suffix(self) -> str:
+        return chunk_suffix(self.compression, self.encryption)
+
+    def to_json(self) -> bytes:
+        data = asdict(self)
+        return (json.dumps(data, indent=1, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, where: str) -> Manifest:
+        try:
+            data = json.loads(raw)
+            if data.get("format") != FORMAT_VERSION:
+                raise StorageError(f"{where}: manifest format {data.get('format')!r} is not supported; upgrade s3napback")
+            data["chunks"] = tuple(Chunk(**c) for c in data["chunks"])
+            data["recipients"] = tuple(data["recipients"])
+            return cls(**data)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise StorageError(f"{where}: unreadable manifest ({exc}); the backup cannot be trusted") from None
+
+
+def chunk_suffix(compression: str, encryption: str) -> str:
+    suffix = ".tar"
+    if compression == "zstd":
+        suffix += ".zst"
+    elif compression == "gzip":
+        suffix += ".gz"
+    if encryption == "gpg":
+        suffix += ".gpg"
+    return suffix
+
+
+def chain_of(target: Manifest, committed: t.Iterable[Manifest]) -> t.List[Manifest]:
+    """The FULL and DIFFs, oldest first, needed to restore ``target``; StorageError if one is missing."""
+    by_id = {m.backup_id: m for m in committed}
+    chain = [target]
+    while chain[-1].kind != "FULL":
+        parent = chain[-1].parent
+        if parent is None or parent not in by_id or by_id[parent] in chain:
+            raise StorageError(
+                f"backup {chain[-1].backup_id} needs {parent}, which is not in the catalog; "
+                "restore an older moment or a backup of another chain"
+            )
+        chain.append(by_id[parent])
+    chain.reverse()
+    return chain
+
+
+def retained(committed: t.Sequence[Manifest], slots: int) -> t.Set[str]:
+    """Backup ids retention keeps: the newest occupant of each slot, plus every backup they build on.
+
+    Keeping the ancestors is what solves the seed's orphaned diffs: a FULL stays while any retained DIFF
+    depends on it, and is retired with the last of them. Occupants of slots the schedule no longer has
+    (the config shrank) are only kept while they are needed.
+    """
+    newest_in_slot: t.Dict[int, Manifest] = {}
+    for m in committed:
+        if m.slot < slots and (m.slot not in newest_in_slot or m.seq > newest_in_slot[m.slot].seq):
+            newest_in_slot[m.slot] = m
+    if committed:  # the newest backup is never retired, whatever the slots say
+        newest = max(committed, key=lambda m: m.seq)
+        newest_in_slot.setdefault(-1, newest)
+    by_id = {m.backup_id: m for m in committed}
+    keep: t.Set[str] = set()
+    for m in newest_in_slot.values():
+        current: t.Optional[Manifest] = m
+        while current is not None and current.backup_id not in keep:
+            keep.add(current.backup_id)
+            current = by_id.get(current.parent) if current.parent else None
+    return keep
+
+
+def to_retire(committed: t.Sequence[Manifest], slots: int) -> t.List[Manifest]:
+    keep = retained(committed, slots)
+    return sorted((m for m in committed if m.backup_id not in keep), key=lambda m: m.seq)
+
+
+@dataclass
+class SetListing:
+    """What the bucket holds for one set: committed backups and the leftovers of failed runs."""
+
+    prefix: str
+    committed: t.List[Manifest]
+    leftovers: t.Dict[str, t.List[str]]  # backup id -> its keys, for folders without a manifest
+    keys: t.Dict[str, t.List[t.Tuple[str, int]]]  # backup id -> (key, size) of every object
+
+    def newest(self) -> t.Optional[Manifest]:
+        return max(self.committed, key=lambda m: m.seq) if self.committed else None
+
+
+def load_set(store: t.Any, prefix: str) -> SetListing:
+    """List one set's folder in the bucket and read its manifests."""
+    by_backup: t.Dict[str, t.List[t.Tuple[str, int]]] = {}
+    for key, size in store.list(prefix):
+        backup_id, sep, _rest = key[len(prefix) :].partition("/")
+        if sep:
+            by_backup.setdefault(backup_id, []).append((key, size))
+    committed = []
+    leftovers = {}
+    for backup_id, objects in sorted(by_backup.items()):
+        manifest_key = prefix + backup_id + "/" + MANIFEST_NAME
+        if any(key == manifest_key for key, _ in objects):
+            committed.append(Manifest.from_json(store.get(manifest_key), manifest_key))
+        else:
+            leftovers[backup_id] = [key for key, _ in objects]
+    return SetListing(prefix, committed, leftovers, by_backup)
+
+
+def list_sets(store: t.Any, prefix: str, host: str) -> t.List[str]:
+    """Names of the sets a host has anything stored for."""
+    base = host_prefix(prefix, host)
+    names = set()
+    for key, _size in store.list(base):
+        set_part, sep, _rest = key[len(base) :].partition("/")
+        if sep:
+            names.add(set_name(set_part))
+    return sorted(names)

@@ -1,0 +1,227 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Cut a stream into chunks of ChunkSize uncompressed bytes, encode each on its own, upload in parallel.
+
+Each chunk gets its own compressor and gpg process, so every stored object can be fetched, checked and
+decrypted alone. The raw stream is never held in Python: it is moved from the source pipe into the
+current chunk's compressor (with splice(2) where available); only the encoded output of the chunks in
+flight is in memory, and at most ``parallel`` chunks are in flight, so memory is bounded by
+parallel x ChunkSize whatever the size of the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import threading
+import typing as t
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from .catalog import Chunk
+from .errors import PipelineError, S3napbackError
+from .pipeline import Chain, Stage, close_quietly, write_all
+
+log = logging.getLogger(__name__)
+
+BLOCK = 1 << 20  # bytes moved per system call
+
+StageFactory = t.Callable[[], t.List[Stage]]
+
+
+def compress_stage(compression: str, level: t.Optional[int]) -> t.List[Stage]:
+    if compression == "zstd":
+        # -T0: zstd spreads each chunk over all cores; chunks are large enough for its jobs
+        return [Stage("zstd", ["zstd", "-q", "-c", f"-{level or 3}", "-T0"])]
+    if compression == "gzip":
+        return [Stage("gzip", ["gzip", "-c", f"-{level or 6}", "-n"])]
+    return []
+
+
+def decompress_stage(compression: str) -> t.List[Stage]:
+    if compression == "zstd":
+        return [Stage("zstd", ["zstd", "-q", "-d", "-c"])]
+    if compression == "gzip":
+        return [Stage("gzip", ["gzip", "-d", "-c"])]
+    return []
+
+
+class Progress:
+    """Counters shared by the feeder and the uploaders; read by the progress line."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.bytes_read = 0
+        self.bytes_uploaded = 0
+        self.chunks = 0
+
+    def add_read(self, count: int) -> None:
+        with self.lock:
+            self.bytes_read += count
+
+    def add_uploaded(self, count: int) -> None:
+        with self.lock:
+            self.bytes_uploaded += count
+            self.chunks += 1
+
+
+class _Encoder:
+    """One chunk's compressor and gpg; a thread collects their output and its SHA-256."""
+
+    def __init__(self, stages: t.List[Stage]) -> None:
+        self.output = bytearray()
+        self.digest = hashlib.sha256()
+        self.chain: t.Optional[Chain] = None
+        self.error: t.Optional[BaseException] = None
+        if stages:
+            self.chain = Chain(stages, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            assert self.chain.stdin is not None
+            self.input_fd = self.chain.stdin.fileno()
+            self.reader = threading.Thread(target=self._collect, daemon=True)
+            self.reader.start()
+
+    def _collect(self) -> None:
+        assert self.chain is not None and self.chain.stdout is not None
+        fd = self.chain.stdout.fileno()
+        try:
+            while True:
+                block = os.read(fd, BLOCK)
+                if not block:
+                    break
+                self.output += block
+        except OSError as exc:  # pragma: no cover - only when the process is killed under us
+            self.error = exc
+
+    def write_raw(self, block: bytes) -> None:
+        """Used only when there is no compressor and no gpg: the raw bytes are the object."""
+        self.output += block
+
+    def finish(self) -> t.List[str]:
+        if self.chain is None:
+            self.digest.update(self.output)
+            return []
+        close_quietly(self.chain.stdin)
+        self.reader.join()
+        warnings = self.chain.wait()
+        if self.error is not None:  # pragma: no cover
+            raise PipelineError(f"reading the encoder's output failed: {self.error}")
+        self.digest.update(self.output)
+        return warnings
+
+    def kill(self) -> None:
+        if self.chain is not None:
+            close_quietly(self.chain.stdin)
+            self.chain.kill()
+
+
+def _move(source_fd: int, encoder: _Encoder, count: int) -> int:
+    """Move up to ``count`` bytes from the source into the encoder; 0 means end of stream."""
+    if encoder.chain is not None and hasattr(os, "splice"):
+        try:
+            return os.splice(source_fd, encoder.input_fd, count)  # kernel to kernel, no copy through Python
+        except OSError as exc:
+            if exc.errno not in (22,):  # EINVAL: not a pipe, fall back to read/write
+                raise
+    block = os.read(source_fd, count)
+    if block:
+        if encoder.chain is None:
+            encoder.write_raw(block)
+        else:
+            write_all(encoder.input_fd, block)
+    return len(block)
+
+
+def upload_stream(
+    source_fd: int,
+    *,
+    put: t.Callable[[int, bytes, bytes], str],
+    chunk_key: t.Callable[[int], str],
+    chunk_size: int,
+    parallel: int,
+    stages: StageFactory,
+    progress: t.Optional[Progress] = None,
+) -> t.Tuple[t.List[Chunk], t.List[str], str]:
+    """Read ``source_fd`` to its end; return the chunks, encoder warnings and the weakest server check.
+
+    ``put(index, data, sha256_digest)`` uploads one object and returns "verified" or "unchecked".
+    At least one chunk is always written, so even an empty stream restores.
+    """
+    progress = progress or Progress()
+    slots = threading.BoundedSemaphore(parallel)
+    failed = threading.Event()
+    futures: t.List[Future] = []
+    warnings: t.List[str] = []
+    encoders: t.List[_Encoder] = []
+
+    def finish_and_upload(index: int, encoder: _Encoder, offset: int, length: int) -> t.Tuple[Chunk, str]:
+        try:
+            if failed.is_set():
+                encoder.kill()
+                raise S3napbackError("cancelled")
+            warnings.extend(encoder.finish())
+            data = encoder.output
+            digest = encoder.digest.digest()
+            check = put(index, data, digest)
+            progress.add_uploaded(len(data))
+            chunk = Chunk(index, chunk_key(index), offset, length, len(data), encoder.digest.hexdigest())
+            encoder.output = bytearray()  # release the memory before the slot is given back
+            return chunk, check
+        except BaseException:
+            failed.set()
+            encoder.kill()
+            raise
+        finally:
+            slots.release()
+
+    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="s3napback-upload") as pool:
+        try:
+            index = offset = 0
+            at_end = False
+            while not at_end and not failed.is_set():
+                slots.acquire()
+                if failed.is_set():
+                    slots.release()
+                    break
+                encoder = _Encoder(stages())
+                encoders.append(encoder)
+                length = 0
+                while length < chunk_size:
+                    try:
+                        moved = _move(source_fd, encoder, min(BLOCK, chunk_size - length))
+                    except BrokenPipeError:
+                        # the encoder died: its own exit status and stderr say why
+                        failed.set()
+                        encoder.finish()
+                        raise PipelineError("the compressor or gpg stopped reading its input") from None
+                    if moved == 0:
+                        at_end = True
+                        break
+                    length += moved
+                    progress.add_read(moved)
+                if length == 0 and index > 0:
+                    encoder.kill()
+                    slots.release()
+                    break
+                futures.append(pool.submit(finish_and_upload, index, encoder, offset, length))
+                index += 1
+                offset += length
+        except BaseException:
+            failed.set()
+            for encoder in encoders:
+                encoder.kill()
+            raise
+        results = []
+        first_error: t.Optional[BaseException] = None
+        for future in futures:
+            try:
+                results.append(future.result())
+            except BaseException as exc:  # keep the first real cause, not a "cancelled"
+                if first_error is None or str(first_error) == "cancelled":
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+    chunks = [chunk for chunk, _ in results]
+    checks = {check for _, check in results}
+    return chunks, warnings, "verified" if checks == {"verified"} else "unchecked"

@@ -1,0 +1,226 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ``s3napback`` command: what cron runs on each host, and what an operator types."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import sys
+import traceback
+import typing as t
+
+from . import __version__
+from .backup import BackupRun, SetResult, store_settings
+from .catalog import list_sets, load_set, set_prefix
+from .config import Config, load_config
+from .errors import ConfigError, S3napbackError
+from .progress import human
+from .restore import restore_set
+from .s3 import S3Store
+
+log = logging.getLogger("s3napback")
+
+COMMANDS = ("backup", "list", "restore")
+LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG, 4: logging.DEBUG}
+
+
+def parse_day(text: str) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="s3napback",
+        description="Cycling, incremental, compressed, encrypted backups to S3.",
+        epilog="With no command, 'backup' is assumed, so 's3napback < FILE' works as in the original.",
+    )
+    parser.add_argument("--version", action="version", version=f"s3napback {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", metavar="FILE", help="config file (default: read it from standard input)")
+    common.add_argument("-d", "--debug", action="store_true", help="log every step")
+    common.add_argument("--json", action="store_true", help="print the result as JSON for programs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    backup = sub.add_parser("backup", parents=[common], help="back up the sets that are due")
+    backup.add_argument("-t", "--test", action="store_true", help="print what would be done; upload nothing")
+    backup.add_argument("-f", "--force", action="store_true", help="back up even if this period is done")
+    backup.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
+    backup.add_argument("--date", type=parse_day, metavar="YYYY-MM-DD", help="act as if today were this day")
+
+    listing = sub.add_parser("list", parents=[common], help="list committed backups")
+    listing.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
+    listing.add_argument("--host", help="another host's backups (default: HostName of the config)")
+
+    restore = sub.add_parser("restore", parents=[common], help="restore a set into an empty folder")
+    restore.add_argument("--set", dest="set_name", required=True, metavar="NAME", help="the set (its path)")
+    restore.add_argument("--at", default="latest", metavar="WHEN", help="latest, a backup id, YYYY-MM-DD or a time")
+    restore.add_argument("--to", dest="destination", required=True, metavar="DIR", help="empty or new folder")
+    restore.add_argument("--gnupghome", metavar="DIR", help="GnuPG home holding the private key")
+    restore.add_argument("--host", help="restore another host's backup (disaster recovery)")
+    return parser
+
+
+def setup_logging(debug: bool, config: t.Optional[Config] = None) -> None:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.setLevel(logging.DEBUG)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if debug else logging.WARNING)
+    console.setFormatter(logging.Formatter("s3napback: %(levelname)s: %(message)s"))
+    root.addHandler(console)
+    # botocore logs request bodies and headers at debug level: never let it reach a handler
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "gnupg"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if config is not None and config.log_file:
+        try:
+            handler = logging.FileHandler(config.log_file)
+        except OSError as exc:
+            raise ConfigError(f"{config.source}: LogFile {config.log_file}: cannot open it: {exc.strerror}") from None
+        handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
+        handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
+        root.addHandler(handler)
+
+
+def describe(result: SetResult) -> str:
+    if result.action == "FAILED":
+        return f"{result.set}: FAILED: {result.error}"
+    if result.action == "SKIP":
+        return f"{result.set}: skipped: {result.reason}"
+    if result.test:
+        line = f"{result.set}: would make a {result.action} in slot {result.slot} ({result.reason})"
+        if result.retired:
+            line += f"; would retire {', '.join(result.retired)}"
+        return line
+    line = (
+        f"{result.set}: {result.action} {result.backup_id} in slot {result.slot}: read {human(result.bytes_read)}, "
+        f"stored {human(result.bytes_uploaded)} in {result.chunks} chunks, {result.seconds:.1f} s"
+    )
+    if result.retired:
+        line += f"; retired {', '.join(result.retired)}"
+    return line
+
+
+def cmd_backup(args: argparse.Namespace, config: Config) -> int:
+    run = BackupRun(config, day=args.date, force=args.force, test=args.test, show_progress=sys.stderr.isatty())
+    results = run.run(config.select(args.sets) if args.sets else list(config.sets))
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=1))
+    else:
+        for result in results:
+            print(describe(result))
+    return 1 if any(r.action == "FAILED" for r in results) else 0
+
+
+def _store(config: Config) -> S3Store:
+    if not config.bucket:
+        raise ConfigError(f"{config.source}: no Bucket directive; add 'Bucket NAME'")
+    return S3Store(store_settings(config))
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    store = _store(config)
+    store.check_bucket()
+    host = args.host or config.host_name
+    names = [s.name for s in config.select(args.sets)] if args.sets else sorted(
+        {*(s.name for s in config.sets), *list_sets(store, config.s3_prefix, host)}
+    )
+    rows = []
+    for name in names:
+        listing = load_set(store, set_prefix(config.s3_prefix, host, name))
+        for m in sorted(listing.committed, key=lambda m: m.seq):
+            rows.append(
+                {
+                    "host": host,
+                    "set": name,
+                    "backup_id": m.backup_id,
+                    "kind": m.kind,
+                    "base": m.parent,
+                    "full": m.full,
+                    "slot": m.slot,
+                    "day": m.day,
+                    "finished": m.finished,
+                    "bytes_read": m.bytes_read,
+                    "bytes_stored": m.bytes_stored,
+                    "chunks": len(m.chunks),
+                }
+            )
+        for backup_id in sorted(listing.leftovers):
+            rows.append({"host": host, "set": name, "backup_id": backup_id, "kind": "INCOMPLETE"})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    header = f"{'SET':<28} {'BACKUP':<28} {'KIND':<4} {'BASE':<28} {'SLOT':>4} {'FINISHED':<20} {'READ':>10} {'STORED':>10} {'CHUNKS':>6}"
+    print(f"host {host}")
+    print(header)
+    for row in rows:
+        if row["kind"] == "INCOMPLETE":
+            print(f"{row['set']:<28} {row['backup_id']:<28} (incomplete: no manifest; removed by the next backup)")
+            continue
+        print(
+            f"{row['set']:<28} {row['backup_id']:<28} {row['kind']:<4} {row['base'] or '-':<28} {row['slot']:>4} "
+            f"{row['finished']:<20} {human(row['bytes_read']):>10} {human(row['bytes_stored']):>10} {row['chunks']:>6}"
+        )
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, config: Config) -> int:
+    store = _store(config)
+    store.check_bucket()
+    name = args.set_name
+    known = {s.name: s for s in config.sets}
+    if name not in known and name.rstrip("/") in known:
+        name = name.rstrip("/")
+    result = restore_set(
+        store,
+        prefix=config.s3_prefix,
+        host=args.host or config.host_name,
+        name=name,
+        destination=args.destination,
+        at=args.at,
+        gnupghome=args.gnupghome,
+        parallel=config.parallel,
+        show_progress=sys.stderr.isatty(),
+    )
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=1))
+    else:
+        print(
+            f"{result.set}: restored {result.target} ({' -> '.join(result.chain)}) into {result.destination}: "
+            f"{human(result.bytes_downloaded)} downloaded in {result.chunks} chunks"
+        )
+    return 0
+
+
+HANDLERS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore}
+
+
+def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # the seed's usage: 's3napback < FILE', optionally with -t/-f/-d and no command
+    if not arguments or (arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version")):
+        arguments.insert(0, "backup")
+    args = build_parser().parse_args(arguments)
+    setup_logging(args.debug)
+    try:
+        config = load_config(args.config)
+        setup_logging(args.debug, config)
+        return HANDLERS[args.command](args, config)
+    except S3napbackError as exc:
+        print(f"s3napback: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("s3napback: interrupted; nothing was committed by the interrupted step", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: still one line, the traceback only with -d
+        if args.debug:
+            traceback.print_exc()
+        print(f"s3napback: internal error: {type(exc).__name__}: {exc} (run with -d for details)", file=sys.stderr)
+        return 70

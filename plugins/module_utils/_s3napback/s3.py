@@ -1,0 +1,225 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""S3 through boto3: one shared client, retries with jitter, and errors translated into one line."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import time
+import typing as t
+from dataclasses import dataclass
+
+from . import _deps
+from .errors import ConfigError, StorageError
+
+log = logging.getLogger(__name__)
+
+# Errors worth another attempt: throttling, server trouble, dropped connections.
+TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "InternalError",
+    "ServiceUnavailable",
+    "503",
+    "500",
+    "502",
+    "504",
+}
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    bucket: str
+    endpoint_url: t.Optional[str] = None
+    region: t.Optional[str] = None
+    addressing_style: str = "auto"
+    key_file: t.Optional[str] = None
+    storage_class: t.Optional[str] = None
+    attempts: int = 5  # our own retries around each chunk, on top of botocore's
+
+
+def read_key_file(path: str) -> t.Tuple[str, str]:
+    """The seed's credentials file: ``key=ACCESS`` and ``secret=SECRET`` lines (js3tream's format)."""
+    values: t.Dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                name, sep, value = line.partition("=")
+                if not sep:
+                    # never echo the line: it may hold the secret
+                    raise ConfigError(f"{path}:{number}: expected key=... or secret=...")
+                values[name.strip().lower()] = value.strip()
+    except OSError as exc:
+        raise ConfigError(f"cannot read S3KeyFile {path}: {exc.strerror}") from None
+    missing = [n for n in ("key", "secret") if not values.get(n)]
+    if missing:
+        raise ConfigError(f"{path}: S3KeyFile has no {' and no '.join(missing)}= line")
+    return values["key"], values["secret"]
+
+
+def make_client(settings: S3Settings) -> t.Any:
+    boto3 = _deps.require_boto3()
+    kwargs: t.Dict[str, t.Any] = {}
+    if settings.key_file:
+        kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = read_key_file(settings.key_file)
+    region = settings.region or ("us-east-1" if settings.endpoint_url else None)
+    config = _deps.botocore.config.Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=10,
+        read_timeout=120,
+        max_pool_connections=64,
+        s3={"addressing_style": settings.addressing_style},
+    )
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=settings.endpoint_url, region_name=region, config=config, **kwargs)
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(exc: BaseException) -> bool:
+    exceptions = _deps.botocore.exceptions
+    if isinstance(
+        exc,
+        (
+            exceptions.EndpointConnectionError,
+            exceptions.ConnectionClosedError,
+            exceptions.ReadTimeoutError,
+            exceptions.ConnectTimeoutError,
+        ),
+    ):
+        return True
+    return isinstance(exc, exceptions.ClientError) and _error_code(exc) in TRANSIENT_CODES
+
+
+class S3Store:
+    """The bucket, as the engine sees it. All methods raise StorageError with a one-line message."""
+
+    def __init__(self, settings: S3Settings, client: t.Any = None) -> None:
+        self.settings = settings
+        self.client = client if client is not None else make_client(settings)
+        self.where = f"s3://{settings.bucket}" + (f" at {settings.endpoint_url}" if settings.endpoint_url else "")
+
+    # -- error handling ---------------------------------------------------------------------------------------
+    def explain(self, action: str, exc: BaseException) -> StorageError:
+        """Translate a botocore error into what went wrong and what to do about it."""
+        exceptions = _deps.botocore.exceptions
+        bucket = self.settings.bucket
+        if isinstance(exc, exceptions.NoCredentialsError):
+            return StorageError(f"{action}: no S3 credentials; set S3KeyFile or the AWS_* environment variables")
+        if isinstance(exc, (exceptions.EndpointConnectionError, exceptions.ConnectTimeoutError)):
+            return StorageError(f"{action}: cannot reach {self.where}; check S3Endpoint and the network")
+        if isinstance(exc, exceptions.ClientError):
+            code = _error_code(exc)
+            if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and action.startswith("open bucket")):
+                return StorageError(f"{action}: bucket {bucket} does not exist at {self.where}; create it or fix Bucket")
+            if code in ("InvalidAccessKeyId",):
+                return StorageError(f"{action}: the access key is not known to {self.where}; check S3KeyFile")
+            if code in ("SignatureDoesNotMatch",):
+                return StorageError(f"{action}: the secret key is wrong for {self.where}; check S3KeyFile")
+            if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
+                return StorageError(
+                    f"{action}: access denied to bucket {bucket} at {self.where}; check the bucket name, "
+                    "the credentials and their policy"
+                )
+            if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
+                return StorageError(f"{action}: the store received different bytes than were sent ({code})")
+            message = exc.response.get("Error", {}).get("Message", "") or code
+            return StorageError(f"{action}: {self.where} answered {code}: {message}")
+        if isinstance(exc, exceptions.BotoCoreError):
+            return StorageError(f"{action}: {exc}")
+        return StorageError(f"{action}: {type(exc).__name__}: {exc}")
+
+    def _call(self, action: str, func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
+        """Run one S3 call with jittered exponential backoff on transient errors."""
+        attempts = max(1, self.settings.attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # botocore raises many unrelated classes
+                if _deps.botocore is None or not isinstance(
+                    exc, (_deps.botocore.exceptions.BotoCoreError, _deps.botocore.exceptions.ClientError)
+                ):
+                    raise
+                if attempt < attempts and is_transient(exc):
+                    delay = random.uniform(0, min(20.0, 0.5 * 2**attempt))  # noqa: S311 - jitter, not crypto
+                    log.debug("%s: attempt %d failed (%s); retrying in %.1f s", action, attempt, exc, delay)
+                    time.sleep(delay)
+                    continue
+                raise self.explain(action, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- operations -------------------------------------------------------------------------------------------
+    def check_bucket(self) -> None:
+        self._call(f"open bucket {self.settings.bucket}", self.client.head_bucket, Bucket=self.settings.bucket)
+
+    def put(self, key: str, data: t.Union[bytes, bytearray], sha256: bytes) -> str:
+        """Upload one object with its SHA-256, which the store checks; returns "verified" or "unchecked".
+
+        Stores that do not support checksums may ignore the header: only an echoed checksum counts.
+        """
+        b64 = base64.b64encode(sha256).decode()
+        extra: t.Dict[str, t.Any] = {}
+        if self.settings.storage_class:
+            extra["StorageClass"] = self.settings.storage_class
+        response = self._call(
+            f"upload {key}",
+            self.client.put_object,
+            Bucket=self.settings.bucket,
+            Key=key,
+            Body=bytes(data) if isinstance(data, bytearray) else data,
+            ChecksumSHA256=b64,
+            **extra,
+        )
+        echoed = response.get("ChecksumSHA256")
+        if echoed is None:
+            return "unchecked"
+        if echoed != b64:
+            raise StorageError(f"upload {key}: the store recorded SHA-256 {echoed}, expected {b64}")
+        return "verified"
+
+    def get(self, key: str) -> bytes:
+        def fetch() -> bytes:
+            return self.client.get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+
+        return self._call(f"download {key}", fetch)
+
+    def list(self, prefix: str) -> t.List[t.Tuple[str, int]]:
+        """(key, size) of every object under ``prefix``."""
+
+        def fetch() -> t.List[t.Tuple[str, int]]:
+            paginator = self.client.get_paginator("list_objects_v2")
+            found = []
+            for page in paginator.paginate(Bucket=self.settings.bucket, Prefix=prefix):
+                found.extend((o["Key"], o["Size"]) for o in page.get("Contents", []))
+            return found
+
+        return self._call(f"list {prefix}", fetch)
+
+    def delete(self, keys: t.Sequence[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            response = self._call(
+                f"delete {len(batch)} objects",
+                self.client.delete_objects,
+                Bucket=self.settings.bucket,
+                Delete={"Objects": batch, "Quiet": True},
+            )
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise StorageError(
+                    f"delete {first.get('Key')}: {first.get('Code')}: {first.get('Message')} "
+                    f"({len(errors)} objects not deleted)"
+                )
