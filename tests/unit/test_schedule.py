@@ -1,0 +1,187 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The seed's SimpleCycle and retention, replayed over years with the code the backups use."""
+
+from __future__ import annotations
+
+import datetime
+
+from _s3napback.catalog import chain_of, retained
+from _s3napback.config import Schedule
+from _s3napback.schedule import DIFF, FULL, SKIP, chain_complete, decide, epoch_day, period_of, slot_of
+from _s3napback.simulate import Simulation, fake_manifest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+schedules = st.builds(
+    Schedule,
+    frequency=st.integers(1, 10),
+    diffs=st.integers(0, 10),
+    fulls=st.integers(1, 5),
+    phase=st.integers(0, 12),
+)
+# any day from 1990 to 2060, so year ends, leap days and the 2038 boundary are all crossed somewhere
+start_days = st.integers(epoch_day(datetime.date(1990, 1, 1)), epoch_day(datetime.date(2060, 1, 1)))
+
+
+def daily(schedule: Schedule, start: int, days: int) -> Simulation:
+    sim = Simulation(schedule)
+    for day in range(start, start + days):
+        sim.run_day(day)
+    return sim
+
+
+def assert_invariants(sim: Simulation) -> None:
+    by_id = {m.backup_id: m for m in sim.committed}
+    for manifest in sim.committed:  # no retained DIFF without its whole chain
+        assert chain_complete(manifest, by_id), manifest
+    made = [e.made for e in sim.events if e.made is not None]
+    if made:  # the newest backup is never retired
+        assert made[-1].backup_id in by_id
+
+
+def test_seed_table_daily_diffs_weekly_fulls_two_weeks() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=2)
+    start = 7 * 3000  # a day where a cycle starts (period 21000 is a multiple of 7)
+    sim = daily(schedule, start, 28)
+    kinds = "".join(e.decision.action[0] for e in sim.events)
+    assert kinds == "FDDDDDD" * 4
+    assert [e.decision.slot for e in sim.events] == list(range(14)) * 2
+    # after four weeks: the two newest cycles, 14 backups, each restorable
+    assert len(sim.committed) == 14
+    assert [m.kind for m in sorted(sim.committed, key=lambda m: m.seq)] == [FULL] + [DIFF] * 6 + [FULL] + [DIFF] * 6
+
+
+def test_weekly_frequency_skips_the_other_days() -> None:
+    schedule = Schedule(frequency=7, diffs=4, fulls=2)
+    start = 7 * 4 * 800
+    sim = daily(schedule, start, 7 * 8)
+    made = [e for e in sim.events if e.made is not None]
+    assert [e.day - start for e in made] == [0, 7, 14, 21, 28, 35, 42, 49]
+    assert "".join(e.made.kind[0] for e in made) == "FDDDFDDD"
+    assert all(e.decision.action == SKIP for e in sim.events if e.made is None)
+
+
+def test_phase_shifts_the_cycle() -> None:
+    plain = Schedule(frequency=1, diffs=7, fulls=2)
+    shifted = Schedule(frequency=1, diffs=7, fulls=2, phase=3)
+    day = 7 * 3000
+    assert period_of(plain, day) % 7 == 0
+    assert period_of(shifted, day + 3) == period_of(plain, day)
+    assert slot_of(shifted, period_of(shifted, day + 3)) == slot_of(plain, period_of(plain, day))
+
+
+def test_year_boundary_changes_nothing() -> None:
+    """The original used the day of the year: on 1 January every cycle restarted. Ours continues."""
+    schedule = Schedule(frequency=1, diffs=7, fulls=2)
+    dec31 = epoch_day(datetime.date(2026, 12, 31))
+    sim = Simulation(schedule)
+    for day in range(dec31 - 3, dec31 + 4):
+        sim.run_day(day)
+    kinds = [e.decision.action for e in sim.events]
+    periods = [e.decision.period for e in sim.events]
+    assert periods == list(range(dec31 - 3, dec31 + 4))
+    assert [e.decision.slot for e in sim.events] == [p % 14 for p in periods]
+    jan1 = sim.events[4]
+    assert jan1.day == epoch_day(datetime.date(2027, 1, 1))
+    assert jan1.decision.action == (FULL if jan1.day % 7 == 0 else DIFF)
+    assert kinds.count(FULL) <= 2
+
+
+def test_second_run_same_day_skips_unless_forced() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=2)
+    sim = Simulation(schedule)
+    assert sim.run_day(100).made is not None
+    assert sim.run_day(100).decision.action == SKIP
+    forced = sim.run_day(100, force=True)
+    assert forced.decision.action == DIFF and forced.made is not None
+    assert_invariants(sim)
+
+
+def test_lost_snapshot_gives_full() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=2)
+    sim = Simulation(schedule)
+    sim.run_day(7 * 100)
+    assert sim.run_day(7 * 100 + 1).decision.action == DIFF
+    event = sim.run_day(7 * 100 + 2, lose_snapshot=True)
+    assert event.decision.action == FULL and "snapshot" in event.decision.reason
+
+
+def test_stale_snapshot_or_missing_base_gives_full() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=2)
+    full = fake_manifest("f", seq=1, kind=FULL, period=700, slot=0, full="f", snapshot="s1")
+    diff = fake_manifest("d", seq=2, kind=DIFF, period=701, slot=1, parent="f", full="f", snapshot="s2")
+    assert decide(schedule, 702, [full, diff], snapshot_sha256="s2").action == DIFF
+    assert decide(schedule, 702, [full, diff], snapshot_sha256="s1").action == FULL  # snapshot of an older run
+    missing_base = decide(schedule, 702, [diff], snapshot_sha256="s2")
+    assert missing_base.action == FULL and "incomplete" in missing_base.reason
+
+
+def test_missed_full_day_gives_full_in_new_cycle() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=2)
+    sim = Simulation(schedule)
+    for day in range(700, 705):
+        sim.run_day(day)
+    event = sim.run_day(709)  # host was off on 707, the full's day
+    assert event.decision.action == FULL and "missed" in event.decision.reason
+
+
+def test_retention_keeps_base_of_retained_diffs() -> None:
+    """The seed's orphaned diffs: when the new FULL replaces the old one, the old chain stays restorable."""
+    schedule = Schedule(frequency=1, diffs=7, fulls=1)
+    sim = daily(schedule, 700, 8)  # a whole cycle, then the next FULL in slot 0
+    ids = {m.backup_id for m in sim.committed}
+    assert "b00001" in ids  # the old FULL still serves the old DIFFs in slots 1..6
+    assert len(sim.committed) == 8
+    for day in range(708, 714):
+        sim.run_day(day)  # up to the new cycle's last slot: then the old chain has no occupant left
+    assert [m.kind for m in sorted(sim.committed, key=lambda m: m.seq)] == [FULL] + [DIFF] * 6
+    assert min(m.seq for m in sim.committed) == 8
+    for m in sim.committed:
+        assert chain_of(m, sim.committed)[0].kind == FULL
+
+
+def test_retained_ignores_slots_beyond_a_shrunk_schedule() -> None:
+    old = [fake_manifest(f"b{i}", seq=i, kind=FULL, period=i, slot=i, full=f"b{i}") for i in range(1, 6)]
+    assert retained(old, 3) == {"b1", "b2", "b5"}  # slots 3 and 4 are gone; b5 is the newest
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedule=schedules, start=start_days, years=st.integers(1, 3))
+def test_daily_runs_keep_chains_and_bounds(schedule: Schedule, start: int, years: int) -> None:
+    sim = daily(schedule, start, 365 * years)
+    assert_invariants(sim)
+    bound = schedule.slots + schedule.cycle_length - 1
+    for event in sim.events:
+        assert len(event.retained) <= bound
+        periods = [m.period for m in event.retained]
+        assert len(periods) == len(set(periods))  # never two backups for one period without -f
+    made = [e.made for e in sim.events if e.made is not None]
+    assert len(made) == len({period_of(schedule, d) for d in range(start, start + 365 * years)})
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    schedule=schedules,
+    start=start_days,
+    steps=st.lists(
+        st.tuples(st.integers(-30, 40), st.booleans(), st.booleans()),  # day jump, force, lose snapshot
+        min_size=1,
+        max_size=150,
+    ),
+)
+def test_missed_days_clock_jumps_and_forced_runs_never_strand_a_backup(
+    schedule: Schedule, start: int, steps: list
+) -> None:
+    sim = Simulation(schedule)
+    day = start
+    for jump, force, lose in steps:
+        day += jump
+        before = {m.backup_id for m in sim.committed}
+        event = sim.run_day(day, force=force, lose_snapshot=lose)
+        retired = {m.backup_id for m in event.retired}
+        assert retired <= before  # only what existed before this run, never the new one
+        assert_invariants(sim)
+        if event.made is not None:
+            assert event.made.backup_id in {m.backup_id for m in sim.committed}
