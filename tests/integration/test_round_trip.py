@@ -1,0 +1,71 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A 200 MB tree of 5,000+ files: FULL, changes, DIFF, then restores at both moments, compared entry by entry."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+from support.configs import write_config
+from support.trees import add_special_entries, assert_same_tree, copy_tree, describe_tree, make_tree
+
+
+@pytest.mark.slow
+def test_full_then_diff_restore_both_moments(tmp_path, bucket, s3_server, s3_key_file, gpg_keys, cli):
+    source = str(tmp_path / "data")
+    make_tree(source, files=5200, total_bytes=200 * 1024 * 1024)
+    add_special_entries(source)
+    conf = write_config(
+        tmp_path / "s3napback.conf",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        key_file=s3_key_file,
+        diff_dir=tmp_path / "diffs",
+        directories=[source],
+        recipient=gpg_keys.email,
+        keyring=gpg_keys.public_home,
+        chunk_size="16M",
+    )
+    full = cli("backup", "-c", conf, "--date", "2026-03-02", "--json", check=True)
+    [result] = json.loads(full.stdout)
+    assert result["action"] == "FULL" and result["bytes_read"] >= 200 * 1024 * 1024
+    assert result["chunks"] == -(-result["bytes_read"] // (16 * 1024 * 1024))  # ceil: every chunk is ChunkSize
+    moment1 = str(tmp_path / "moment1")
+    copy_tree(source, moment1)
+
+    # changes of every kind: added, changed, deleted, renamed, mode changed, a folder removed, a link retargeted
+    with open(os.path.join(source, "d01", "e1", "added.txt"), "w") as handle:
+        handle.write("new on day two\n")
+    with open(os.path.join(source, "d02", "e2", "f00002.txt"), "a") as handle:
+        handle.write("changed on day two\n")
+    os.unlink(os.path.join(source, "d03", "e3", "f00003.txt"))
+    os.rename(os.path.join(source, "d04", "e4", "f00004.txt"), os.path.join(source, "d04", "e4", "renamed.txt"))
+    os.chmod(os.path.join(source, "d05", "e5", "f00005.txt"), 0o640)
+    shutil.rmtree(os.path.join(source, "d06", "e6"))
+    os.unlink(os.path.join(source, "special", "relative-link"))
+    os.symlink("../d00/e0/f00007.txt", os.path.join(source, "special", "relative-link"))
+    os.rename(os.path.join(source, "d07"), os.path.join(source, "d07-renamed"))
+
+    diff = cli("backup", "-c", conf, "--date", "2026-03-03", "--json", check=True)
+    [result2] = json.loads(diff.stdout)
+    assert result2["action"] == "DIFF" and result2["parent"] == result["backup_id"]
+    assert result2["bytes_read"] < result["bytes_read"] / 20  # only what changed
+
+    latest = tmp_path / "restore-latest"
+    out = cli("restore", "-c", conf, "--set", source, "--to", latest, "--gnupghome", gpg_keys.private_home, check=True)
+    assert result2["backup_id"] in out.stdout
+    assert_same_tree(source, str(latest) + source)
+
+    first = tmp_path / "restore-first"
+    cli("restore", "-c", conf, "--set", source, "--at", "2026-03-02", "--to", first,
+        "--gnupghome", gpg_keys.private_home, check=True)  # fmt: skip
+    assert_same_tree(moment1, str(first) + source)
+    # the two moments really differ, so the comparisons above could fail
+    assert describe_tree(moment1) != describe_tree(source)
+    # the sparse file came back sparse, not as 50 MB of zeros on disk
+    restored_sparse = os.stat(str(latest) + source + "/special/sparse")
+    assert restored_sparse.st_blocks * 512 < 1024 * 1024

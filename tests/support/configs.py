@@ -1,0 +1,46 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Write configs in the seed's format for the tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+
+def write_config(
+    path: str | os.PathLike,
+    *,
+    bucket: str,
+    endpoint: str,
+    key_file: str | os.PathLike,
+    diff_dir: str | os.PathLike,
+    directories: Sequence[str | os.PathLike],
+    recipient: str | None = None,
+    keyring: str | os.PathLike | None = None,
+    host: str = "test-host",
+    chunk_size: str = "1M",
+    timing: str = "Frequency 1\n    Diffs 7\n    Fulls 2",
+    extra: str = "",
+) -> str:
+    lines = [
+        f"DiffDir {diff_dir}",
+        f"Bucket {bucket}",
+        f"S3KeyFile {key_file}",
+        f"S3Endpoint {endpoint}",
+        f"HostName {host}",
+        f"ChunkSize {chunk_size}",
+    ]
+    if recipient:
+        lines.append(f"GpgRecipient {recipient}")
+    if keyring:
+        lines.append(f"GpgKeyring {keyring}")
+    if extra:
+        lines.append(extra)
+    for directory in directories:
+        lines += [f"<Directory {directory}>", f"    {timing}", "</Directory>"]
+    text = "\n".join(lines) + "\n"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return str(path)
