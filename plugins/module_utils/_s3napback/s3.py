@@ -141,9 +141,11 @@ class S3Store:
             return StorageError(f"{action}: {exc}")
         return StorageError(f"{action}: {type(exc).__name__}: {exc}")
 
-    def _call(self, action: str, func: t.Callable[..., t.Any], *args: t.Any, **kwargs: t.Any) -> t.Any:
+    def _call(
+        self, action: str, func: t.Callable[..., t.Any], *args: t.Any, attempts: int = 0, **kwargs: t.Any
+    ) -> t.Any:
         """Run one S3 call with jittered exponential backoff on transient errors."""
-        attempts = max(1, self.settings.attempts)
+        attempts = max(1, attempts or self.settings.attempts)
         for attempt in range(1, attempts + 1):
             try:
                 return func(*args, **kwargs)
@@ -162,7 +164,10 @@ class S3Store:
 
     # -- operations -------------------------------------------------------------------------------------------
     def check_bucket(self) -> None:
-        self._call(f"open bucket {self.settings.bucket}", self.client.head_bucket, Bucket=self.settings.bucket)
+        # the first call of a run: an operator waiting at a terminal hears about a dead endpoint quickly
+        self._call(
+            f"open bucket {self.settings.bucket}", self.client.head_bucket, attempts=2, Bucket=self.settings.bucket
+        )
 
     def put(self, key: str, data: t.Union[bytes, bytearray], sha256: bytes) -> str:
         """Upload one object with its SHA-256, which the store checks; returns "verified" or "unchecked".

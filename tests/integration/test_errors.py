@@ -1,0 +1,165 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Bad input gets one clear line naming the cause and the fix, a non-zero exit, and nothing is written."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+from support.configs import write_config
+from support.trees import assert_same_tree
+
+
+@pytest.fixture
+def data(tmp_path):
+    source = tmp_path / "data"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "file.txt").write_text("payload\n")
+    return str(source)
+
+
+def conf_for(tmp_path, s3_server, bucket, key_file, keys, data, **overrides):
+    values = dict(
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        key_file=key_file,
+        diff_dir=tmp_path / "diffs",
+        directories=[data],
+        recipient=keys.email if keys else None,
+        keyring=keys.public_home if keys else None,
+    )
+    values.update(overrides)
+    return write_config(tmp_path / "s3napback.conf", **values)
+
+
+def one_line_error(result) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("s3napback: error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_missing_bucket(cli, tmp_path, s3_server, s3_key_file, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, "s3nb-no-such-bucket", s3_key_file, gpg_keys, data)
+    result = cli("backup", "-c", conf)
+    line = one_line_error(result)
+    assert result.returncode == 3
+    assert "s3nb-no-such-bucket" in line and ("does not exist" in line or "access denied" in line)
+
+
+def test_unreachable_endpoint(cli, tmp_path, s3_key_file, gpg_keys, data, s3_server):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    conf = conf_for(tmp_path, s3_server, "any-bucket", s3_key_file, gpg_keys, data, endpoint=f"http://127.0.0.1:{port}")
+    result = cli("backup", "-c", conf)
+    line = one_line_error(result)
+    assert f"127.0.0.1:{port}" in line and "cannot reach" in line and "S3Endpoint" in line
+
+
+def test_unreadable_key_file(cli, tmp_path, s3_server, bucket, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, bucket, tmp_path / "missing-key.txt", gpg_keys, data)
+    line = one_line_error(cli("backup", "-c", conf))
+    assert "S3KeyFile" in line and "missing-key.txt" in line
+
+
+def test_key_file_lines_are_never_echoed(cli, tmp_path, s3_server, bucket, gpg_keys, data):
+    key_file = tmp_path / "bad-key.txt"
+    key_file.write_text("key=AKIAEXAMPLE\nTOPSECRETVALUEWITHOUTEQUALS\n")
+    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    result = cli("backup", "-c", conf, "-d")
+    line = one_line_error(result)
+    assert "bad-key.txt:2" in line
+    assert "TOPSECRETVALUEWITHOUTEQUALS" not in result.stderr + result.stdout
+
+
+def test_secret_never_in_debug_output(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    result = cli("backup", "-c", conf, "-d", check=True)
+    assert s3_server.secret_key not in result.stdout + result.stderr
+    assert "FULL" in result.stdout
+
+
+def test_no_key_for_recipient(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, s3_server_client=None):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    with open(conf) as handle:
+        text = handle.read().replace(gpg_keys.email, "nobody@s3napback.invalid")
+    with open(conf, "w") as handle:
+        handle.write(text)
+    result = cli("backup", "-c", conf)
+    line = one_line_error(result)
+    assert result.returncode == 7
+    assert "nobody@s3napback.invalid" in line and "no public key" in line
+    assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+def test_refuses_to_run_without_recipient_unless_encryption_off(cli, tmp_path, s3_server, bucket, s3_key_file, data):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, None, data)
+    line = one_line_error(cli("backup", "-c", conf))
+    assert "GpgRecipient" in line and "Encryption none" in line
+
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, None, data, extra="Encryption none")
+    out = cli("backup", "-c", conf, "--json", check=True)
+    [result] = json.loads(out.stdout)
+    assert result["action"] == "FULL"
+    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.endswith(".tar.zst") for k in keys) and not any(k.endswith(".gpg") for k in keys)
+    cli("restore", "-c", conf, "--set", data, "--to", tmp_path / "r", check=True)
+    assert_same_tree(data, str(tmp_path / "r") + data)
+
+
+def test_wrong_private_key_refused_with_clear_error(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data,
+                                                    gpg_keypair_factory):  # fmt: skip
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    cli("backup", "-c", conf, check=True)
+    other = gpg_keypair_factory("other@s3napback.invalid")
+    result = cli("restore", "-c", conf, "--set", data, "--to", tmp_path / "r", "--gnupghome", other.private_home)
+    line = one_line_error(result)
+    assert "private key" in line and "--gnupghome" in line
+
+
+def test_corrupted_chunk_is_named(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    cli("backup", "-c", conf, check=True)
+    client = s3_server.client()
+    [chunk_key] = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"] if "chunk-" in o["Key"]]
+    body = bytearray(client.get_object(Bucket=bucket, Key=chunk_key)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    client.put_object(Bucket=bucket, Key=chunk_key, Body=bytes(body))
+    result = cli("restore", "-c", conf, "--set", data, "--to", tmp_path / "r", "--gnupghome", gpg_keys.private_home)
+    line = one_line_error(result)
+    assert os.path.basename(chunk_key) in line and "SHA-256" in line
+    assert not os.path.exists(tmp_path / "r" / data.lstrip("/") / "sub" / "file.txt")
+
+
+def test_non_empty_destination_refused(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    cli("backup", "-c", conf, check=True)
+    target = tmp_path / "occupied"
+    target.mkdir()
+    (target / "precious").write_text("keep me")
+    line = one_line_error(cli("restore", "-c", conf, "--set", data, "--to", target, "--gnupghome", gpg_keys.private_home))
+    assert "not empty" in line
+    assert sorted(os.listdir(target)) == ["precious"]
+
+
+def test_bad_config_names_file_and_line(cli, tmp_path):
+    conf = tmp_path / "broken.conf"
+    conf.write_text("Bucket b\n<Subversion /srv/svn/x>\n  Frequency 1\n  Fulls 3\n</SubversionDir>\n")
+    result = cli("backup", "-c", conf)
+    line = one_line_error(result)
+    assert result.returncode == 2
+    assert f"{conf}:5" in line and "</Subversion>" in line
+
+
+def test_missing_source_directory_fails_that_set_only(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, directories=[data, "/nonexistent/dir"])
+    result = cli("backup", "-c", conf)
+    assert result.returncode == 1
+    assert f"{data}: FULL" in result.stdout
+    assert "/nonexistent/dir: FAILED" in result.stdout and "does not exist" in result.stdout
