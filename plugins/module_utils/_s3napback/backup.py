@@ -124,6 +124,8 @@ class BackupRun:
     # -- preflight ------------------------------------------------------------------------------------------
     def preflight(self) -> None:
         """Fail early, once, on what would fail every set: the keys, the bucket, the snapshot folder."""
+        if self.config.notify_email:
+            log.warning("NotifyEmail is not implemented yet by this version: no mail is sent")
         if self.keyring is not None:
             self.fingerprints = usable_recipients(self.keyring, self.config.gpg_recipients)
         self.store.check_bucket()
