@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+
 from support.cli import cli_env
 from support.configs import write_config
 from support.trees import assert_same_tree, copy_tree, make_tree
@@ -62,9 +63,9 @@ def sha(path) -> str:
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-def backup(cli, s, day, *extra, check=True):
-    result = cli("backup", "-c", s.conf, "--date", day, "--json", *extra, check=check)
-    return result, (json.loads(result.stdout) if result.stdout.strip().startswith("[") else None)
+def backup(cli, s, day, *extra):
+    """One backup run that must succeed; returns its per-set results."""
+    return json.loads(cli("backup", "-c", s.conf, "--date", day, "--json", *extra, check=True).stdout)
 
 
 def restore_and_compare(cli, s, expected_tree, at="latest", name="r"):
@@ -115,7 +116,7 @@ def test_manifest_is_the_commit_and_kill_9_leaves_earlier_backups(cli, setup):
     restore_and_compare(cli, s, moment1, name="after-kill")
 
     # the next run removes the leftovers and makes the DIFF the killed run should have made
-    _, [result] = backup(cli, s, DAY2)
+    [result] = backup(cli, s, DAY2)
     assert result["action"] == "DIFF" and len(result["leftovers_removed"]) == 1
     assert not (leftovers & set(keys_in(s)))
     restore_and_compare(cli, s, s.source, name="after-rerun")
@@ -127,8 +128,12 @@ def test_manifest_is_the_commit_and_kill_9_leaves_earlier_backups(cli, setup):
         # tar dies halfway through the archive
         ("tar", 'REAL "$@" | head -c 300000\nexit 2\n', "tar exited with status 2"),
         # gpg starts encrypting, then fails (as with a full disk or a broken key)
-        ("gpg", 'case "$*" in *--encrypt*) head -c 1000 >/dev/null; echo "gpg: simulated failure" >&2; exit 2;; esac\n'
-         'exec REAL "$@"\n', "gpg exited with status 2"),  # fmt: skip
+        (
+            "gpg",
+            'case "$*" in *--encrypt*) head -c 1000 >/dev/null; echo "gpg: simulated failure" >&2; exit 2;; esac\n'
+            'exec REAL "$@"\n',
+            "gpg exited with status 2",
+        ),  # fmt: skip
         # zstd is killed
         ("zstd", 'REAL "$@" &\nsleep 0.2\nkill -9 $!\nexit 137\n', "zstd"),
     ],
@@ -150,7 +155,7 @@ def test_failing_stage_commits_nothing_and_rolls_back_snapshot(cli, setup, tool,
     assert not os.path.exists(str(s.snapshot) + ".new")
 
     # with the real tool again: a DIFF that contains the change (the snapshot was rolled back)
-    _, [result] = backup(cli, s, DAY2)
+    [result] = backup(cli, s, DAY2)
     assert result["action"] == "DIFF"
     restore_and_compare(cli, s, s.source)
 
@@ -159,19 +164,19 @@ def test_lost_snapshot_file_gives_full(cli, setup):
     s = setup
     backup(cli, s, DAY1)
     os.unlink(s.snapshot)
-    _, [result] = backup(cli, s, DAY2)
+    [result] = backup(cli, s, DAY2)
     assert result["action"] == "FULL" and "snapshot" in result["reason"]
     restore_and_compare(cli, s, s.source)
 
 
 def test_missing_base_gives_full(cli, setup):
     s = setup
-    _, [first] = backup(cli, s, DAY1)
-    _, [second] = backup(cli, s, DAY2)
+    [first] = backup(cli, s, DAY1)
+    [second] = backup(cli, s, DAY2)
     assert second["action"] == "DIFF"
     # someone deleted the FULL from the bucket: a DIFF on top of the chain would be unrestorable
     s.client.delete_object(Bucket=s.bucket, Key=[k for k in manifests(s) if first["backup_id"] in k][0])
-    _, [third] = backup(cli, s, DAY3)
+    [third] = backup(cli, s, DAY3)
     assert third["action"] == "FULL" and "incomplete" in third["reason"]
     restore_and_compare(cli, s, s.source)
 
@@ -180,9 +185,9 @@ def test_second_run_same_day_does_nothing_unless_forced(cli, setup):
     s = setup
     backup(cli, s, DAY1)
     objects = keys_in(s)
-    _, [again] = backup(cli, s, DAY1)
+    [again] = backup(cli, s, DAY1)
     assert again["action"] == "SKIP" and keys_in(s) == objects
-    _, [forced] = backup(cli, s, DAY1, "-f")
+    [forced] = backup(cli, s, DAY1, "-f")
     assert forced["action"] == "DIFF" and len(manifests(s)) == 2
 
 
@@ -206,7 +211,7 @@ def test_replace_then_retire_keeps_chains(cli, setup):
     for day in days:
         with open(os.path.join(s.source, "daily.txt"), "w") as handle:
             handle.write(day)
-        _, [result] = backup(cli, s, day)
+        [result] = backup(cli, s, day)
         results.append(result)
         rows = json.loads(cli("list", "-c", s.conf, "--json", check=True).stdout)
         by_id = {r["backup_id"]: r for r in rows}

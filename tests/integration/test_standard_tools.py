@@ -74,7 +74,12 @@ def test_recover_full_and_diffs_with_standard_tools(tmp_path, bucket, s3_server,
     )
     env = dict(os.environ, GNUPGHOME=gpg_keys.private_home, AWS_DEFAULT_REGION="us-east-1")
     result = subprocess.run(  # noqa: S603
-        ["bash", "-c", settings + "\n" + readme_recipe()], env=env, capture_output=True, text=True, timeout=300
+        ["bash", "-c", settings + "\n" + readme_recipe()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "-full/" in result.stdout and result.stdout.count("-diff/") == 2  # the listing the user sees

@@ -90,7 +90,7 @@ def make_tree(root: str, *, files: int, total_bytes: int, seed: int = 1) -> None
     for index in range(files - big_files):
         folder = os.path.join(root, f"d{index % 50:02d}", f"e{index % 7}")
         os.makedirs(folder, exist_ok=True)
-        text = " ".join(rng.choice(words) for _ in range(per_small // 6)) + "\n"
+        text = " ".join(rng.choice(words) for _word in range(per_small // 6)) + "\n"
         with open(os.path.join(folder, f"f{index:05d}.txt"), "w") as handle:
             handle.write(text)
     per_big = (total_bytes - small_budget) // big_files

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from _s3napback.catalog import chain_of, retained
 from _s3napback.config import Schedule
 from _s3napback.schedule import DIFF, FULL, SKIP, chain_complete, decide, epoch_day, period_of, slot_of
 from _s3napback.simulate import Simulation, fake_manifest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 schedules = st.builds(
     Schedule,

@@ -9,6 +9,8 @@ import typing as t
 
 from .errors import S3napbackError
 
+__all__ = ["MissingDependency", "boto3", "botocore", "gnupg", "require_boto3", "require_gnupg"]
+
 try:
     import boto3
     import botocore.config

@@ -75,9 +75,8 @@ class SetResult:
 
 
 def store_settings(config: Config) -> S3Settings:
-    assert config.bucket is not None
     return S3Settings(
-        bucket=config.bucket,
+        bucket=t.cast(str, config.bucket),  # require_for_backup() or the caller checked it
         endpoint_url=config.s3_endpoint,
         region=config.s3_region,
         addressing_style=config.s3_addressing_style,
@@ -113,6 +112,7 @@ class BackupRun:
     ) -> None:
         config.require_for_backup()
         self.config = config
+        self.diff_dir = t.cast(str, config.diff_dir)  # checked by require_for_backup()
         self.day = day or datetime.date.today()
         self.force = force
         self.test = test
@@ -130,9 +130,8 @@ class BackupRun:
             self.fingerprints = usable_recipients(self.keyring, self.config.gpg_recipients)
         self.store.check_bucket()
         if not self.test:
-            assert self.config.diff_dir is not None
             try:
-                os.makedirs(self.config.diff_dir, mode=0o700, exist_ok=True)
+                os.makedirs(self.diff_dir, mode=0o700, exist_ok=True)
             except OSError as exc:
                 raise S3napbackError(f"DiffDir {self.config.diff_dir}: cannot create it: {exc.strerror}") from None
 
@@ -140,8 +139,7 @@ class BackupRun:
         self.preflight()
         if self.test:
             return [self._run_set(backup_set) for backup_set in sets]
-        assert self.config.diff_dir is not None
-        with RunLock(os.path.join(self.config.diff_dir, ".s3napback.lock")):
+        with RunLock(os.path.join(self.diff_dir, ".s3napback.lock")):
             return [self._run_set(backup_set) for backup_set in sets]
 
     # -- one set --------------------------------------------------------------------------------------------
@@ -187,7 +185,9 @@ class BackupRun:
                 result.retired = [m.backup_id for m in self._would_retire(backup_set, listing, decision)]
             return
         if not os.path.isdir(backup_set.source):
-            raise S3napbackError(f"{backup_set.origin}: Directory {backup_set.source} does not exist or is not a folder")
+            raise S3napbackError(
+                f"{backup_set.origin}: Directory {backup_set.source} does not exist or is not a folder"
+            )
 
         newest = listing.newest()
         manifest = self._stream(backup_set, listing, decision, snapshot, newest, result)
@@ -228,8 +228,7 @@ class BackupRun:
         return to_retire([*listing.committed, placeholder], backup_set.schedule.slots)
 
     def snapshot_path(self, backup_set: BackupSet) -> str:
-        assert self.config.diff_dir is not None
-        return os.path.join(self.config.diff_dir, set_key(backup_set.name) + ".snar")
+        return os.path.join(self.diff_dir, set_key(backup_set.name) + ".snar")
 
     def new_backup_id(self, kind: str, listing: SetListing) -> str:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%H%M%S")
@@ -297,9 +296,8 @@ class BackupRun:
             return self.store.put(folder + chunk_name(index, suffix), data, digest)
 
         try:
-            assert tar.stdout is not None
             chunks, warnings, server_check = upload_stream(
-                tar.stdout.fileno(),
+                t.cast(t.IO[bytes], tar.stdout).fileno(),
                 put=put,
                 chunk_key=lambda index: chunk_name(index, suffix),
                 chunk_size=config.chunk_size,

@@ -89,7 +89,9 @@ class Manifest:
         try:
             data = json.loads(raw)
             if data.get("format") != FORMAT_VERSION:
-                raise StorageError(f"{where}: manifest format {data.get('format')!r} is not supported; upgrade s3napback")
+                raise StorageError(
+                    f"{where}: manifest format {data.get('format')!r} is not supported; upgrade s3napback"
+                )
             data["chunks"] = tuple(Chunk(**c) for c in data["chunks"])
             data["recipients"] = tuple(data["recipients"])
             return cls(**data)
@@ -177,10 +179,10 @@ def load_set(store: t.Any, prefix: str) -> SetListing:
     leftovers = {}
     for backup_id, objects in sorted(by_backup.items()):
         manifest_key = prefix + backup_id + "/" + MANIFEST_NAME
-        if any(key == manifest_key for key, _ in objects):
+        if any(key == manifest_key for key, _size in objects):
             committed.append(Manifest.from_json(store.get(manifest_key), manifest_key))
         else:
-            leftovers[backup_id] = [key for key, _ in objects]
+            leftovers[backup_id] = [key for key, _size in objects]
     return SetListing(prefix, committed, leftovers, by_backup)
 
 

@@ -77,14 +77,12 @@ class _Encoder:
         self.error: t.Optional[BaseException] = None
         if stages:
             self.chain = Chain(stages, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            assert self.chain.stdin is not None
-            self.input_fd = self.chain.stdin.fileno()
+            self.input_fd = t.cast(t.IO[bytes], self.chain.stdin).fileno()
             self.reader = threading.Thread(target=self._collect, daemon=True)
             self.reader.start()
 
     def _collect(self) -> None:
-        assert self.chain is not None and self.chain.stdout is not None
-        fd = self.chain.stdout.fileno()
+        fd = t.cast(t.IO[bytes], t.cast(Chain, self.chain).stdout).fileno()
         try:
             while True:
                 block = os.read(fd, BLOCK)
@@ -222,6 +220,6 @@ def upload_stream(
                     first_error = exc
         if first_error is not None:
             raise first_error
-    chunks = [chunk for chunk, _ in results]
-    checks = {check for _, check in results}
+    chunks = [chunk for chunk, _check in results]
+    checks = {check for _chunk, check in results}
     return chunks, warnings, "verified" if checks == {"verified"} else "unchecked"

@@ -28,6 +28,11 @@ COMMANDS = ("backup", "list", "restore")
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG, 4: logging.DEBUG}
 
 
+def say(text: str, stream: t.Optional[t.TextIO] = None) -> None:
+    """Write one line (module_utils code may not use print())."""
+    (stream or sys.stdout).write(text + "\n")
+
+
 def parse_day(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
@@ -112,10 +117,10 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     run = BackupRun(config, day=args.date, force=args.force, test=args.test, show_progress=sys.stderr.isatty())
     results = run.run(config.select(args.sets) if args.sets else list(config.sets))
     if args.json:
-        print(json.dumps([r.as_dict() for r in results], indent=1))
+        say(json.dumps([r.as_dict() for r in results], indent=1))
     else:
         for result in results:
-            print(describe(result))
+            say(describe(result))
     return 1 if any(r.action == "FAILED" for r in results) else 0
 
 
@@ -129,8 +134,10 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     store = _store(config)
     store.check_bucket()
     host = args.host or config.host_name
-    names = [s.name for s in config.select(args.sets)] if args.sets else sorted(
-        {*(s.name for s in config.sets), *list_sets(store, config.s3_prefix, host)}
+    names = (
+        [s.name for s in config.select(args.sets)]
+        if args.sets
+        else sorted({*(s.name for s in config.sets), *list_sets(store, config.s3_prefix, host)})
     )
     rows = []
     for name in names:
@@ -155,16 +162,19 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
         for backup_id in sorted(listing.leftovers):
             rows.append({"host": host, "set": name, "backup_id": backup_id, "kind": "INCOMPLETE"})
     if args.json:
-        print(json.dumps(rows, indent=1))
+        say(json.dumps(rows, indent=1))
         return 0
-    header = f"{'SET':<28} {'BACKUP':<28} {'KIND':<4} {'BASE':<28} {'SLOT':>4} {'FINISHED':<20} {'READ':>10} {'STORED':>10} {'CHUNKS':>6}"
-    print(f"host {host}")
-    print(header)
+    header = (
+        f"{'SET':<28} {'BACKUP':<28} {'KIND':<4} {'BASE':<28} {'SLOT':>4} {'FINISHED':<20} "
+        f"{'READ':>10} {'STORED':>10} {'CHUNKS':>6}"
+    )
+    say(f"host {host}")
+    say(header)
     for row in rows:
         if row["kind"] == "INCOMPLETE":
-            print(f"{row['set']:<28} {row['backup_id']:<28} (incomplete: no manifest; removed by the next backup)")
+            say(f"{row['set']:<28} {row['backup_id']:<28} (incomplete: no manifest; removed by the next backup)")
             continue
-        print(
+        say(
             f"{row['set']:<28} {row['backup_id']:<28} {row['kind']:<4} {row['base'] or '-':<28} {row['slot']:>4} "
             f"{row['finished']:<20} {human(row['bytes_read']):>10} {human(row['bytes_stored']):>10} {row['chunks']:>6}"
         )
@@ -190,9 +200,9 @@ def cmd_restore(args: argparse.Namespace, config: Config) -> int:
         show_progress=sys.stderr.isatty(),
     )
     if args.json:
-        print(json.dumps(result.as_dict(), indent=1))
+        say(json.dumps(result.as_dict(), indent=1))
     else:
-        print(
+        say(
             f"{result.set}: restored {result.target} ({' -> '.join(result.chain)}) into {result.destination}: "
             f"{human(result.bytes_downloaded)} downloaded in {result.chunks} chunks"
         )
@@ -214,13 +224,13 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
         setup_logging(args.debug, config)
         return HANDLERS[args.command](args, config)
     except S3napbackError as exc:
-        print(f"s3napback: error: {exc}", file=sys.stderr)
+        say(f"s3napback: error: {exc}", sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("s3napback: interrupted; nothing was committed by the interrupted step", file=sys.stderr)
+        say("s3napback: interrupted; nothing was committed by the interrupted step", sys.stderr)
         return 130
     except Exception as exc:  # a bug: still one line, the traceback only with -d
         if args.debug:
             traceback.print_exc()
-        print(f"s3napback: internal error: {type(exc).__name__}: {exc} (run with -d for details)", file=sys.stderr)
+        say(f"s3napback: internal error: {type(exc).__name__}: {exc} (run with -d for details)", sys.stderr)
         return 70

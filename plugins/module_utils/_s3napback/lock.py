@@ -24,9 +24,7 @@ class RunLock:
         except BlockingIOError:
             holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
             os.close(fd)
-            raise LockError(
-                f"another s3napback run (pid {holder}) holds {self.path}; wait for it to finish"
-            ) from None
+            raise LockError(f"another s3napback run (pid {holder}) holds {self.path}; wait for it to finish") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd

@@ -38,9 +38,9 @@ class Stage:
 
 
 def _drain_stderr(stage: Stage) -> None:
-    assert stage.process is not None and stage.process.stderr is not None
+    stream = t.cast(t.IO[bytes], t.cast(subprocess.Popen, stage.process).stderr)
     tail = b""
-    for line in iter(stage.process.stderr.readline, b""):
+    for line in iter(stream.readline, b""):
         tail = (tail + line)[-STDERR_TAIL:]
     stage.stderr_tail = tail.decode("utf-8", "replace")
 
@@ -72,9 +72,8 @@ class Chain:
                 except OSError as exc:
                     raise PipelineError(f"cannot start {stage.name} ({stage.argv[0]}): {exc.strerror}") from None
                 # the parent must not keep the upstream pipe open, or the downstream never sees EOF
-                if position > 0 and self.stages[position - 1].process is not None:
-                    upstream = self.stages[position - 1].process
-                    assert upstream is not None and upstream.stdout is not None
+                upstream = self.stages[position - 1].process if position > 0 else None
+                if upstream is not None and upstream.stdout is not None:
                     upstream.stdout.close()
                 previous = stage.process.stdout if not last else None
                 stage._reader = threading.Thread(target=_drain_stderr, args=(stage,), daemon=True)
@@ -113,8 +112,7 @@ class Chain:
         warnings: t.List[str] = []
         failures: t.List[str] = []
         for stage in self.stages:
-            assert stage.process is not None
-            code = stage.process.wait()
+            code = t.cast(subprocess.Popen, stage.process).wait()
             if stage._reader is not None:
                 stage._reader.join()
             if code in stage.ok_codes:

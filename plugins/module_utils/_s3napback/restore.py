@@ -67,8 +67,7 @@ def resolve_moment(committed: t.Sequence[Manifest], at: str) -> Manifest:
             candidates = [m for m in ordered if m.finished <= stamp]
     except ValueError:
         raise RestoreError(
-            f"--at {at!r} is not 'latest', a backup id of this set, a date (YYYY-MM-DD) or a time "
-            "(YYYY-MM-DDTHH:MM:SS)"
+            f"--at {at!r} is not 'latest', a backup id of this set, a date (YYYY-MM-DD) or a time (YYYY-MM-DDTHH:MM:SS)"
         ) from None
     if not candidates:
         raise RestoreError(f"no backup of this set is as old as {at}; the oldest is {ordered[0].day}")
@@ -106,7 +105,9 @@ def tar_extract_stage(destination: str) -> Stage:
 
 
 class Restorer:
-    def __init__(self, store: t.Any, *, parallel: int = 4, gnupghome: t.Optional[str] = None, show_progress: bool = False) -> None:
+    def __init__(
+        self, store: t.Any, *, parallel: int = 4, gnupghome: t.Optional[str] = None, show_progress: bool = False
+    ) -> None:
         self.store = store
         self.parallel = max(1, parallel)
         self.gnupghome = gnupghome
@@ -138,9 +139,12 @@ class Restorer:
 
     def extract(self, prefix: str, manifest: Manifest, destination: str, progress: Progress) -> None:
         folder = prefix + manifest.backup_id + "/"
-        chain = Chain([*decompress_stage(manifest.compression), tar_extract_stage(destination)], stdin=subprocess.PIPE, stdout=None)
-        assert chain.stdin is not None
-        fd = chain.stdin.fileno()
+        chain = Chain(
+            [*decompress_stage(manifest.compression), tar_extract_stage(destination)],
+            stdin=subprocess.PIPE,
+            stdout=None,
+        )
+        fd = t.cast(t.IO[bytes], chain.stdin).fileno()
         pending: t.List[Future] = []
         try:
             with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="s3napback-fetch") as pool:

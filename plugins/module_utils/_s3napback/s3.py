@@ -123,7 +123,9 @@ class S3Store:
         if isinstance(exc, exceptions.ClientError):
             code = _error_code(exc)
             if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and action.startswith("open bucket")):
-                return StorageError(f"{action}: bucket {bucket} does not exist at {self.where}; create it or fix Bucket")
+                return StorageError(
+                    f"{action}: bucket {bucket} does not exist at {self.where}; create it or fix Bucket"
+                )
             if code in ("InvalidAccessKeyId",):
                 return StorageError(f"{action}: the access key is not known to {self.where}; check S3KeyFile")
             if code in ("SignatureDoesNotMatch",):
