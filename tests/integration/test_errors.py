@@ -10,6 +10,7 @@ import os
 import socket
 
 import pytest
+
 from support.configs import write_config
 from support.trees import assert_same_tree
 
@@ -143,7 +144,9 @@ def test_non_empty_destination_refused(cli, tmp_path, s3_server, bucket, s3_key_
     target = tmp_path / "occupied"
     target.mkdir()
     (target / "precious").write_text("keep me")
-    line = one_line_error(cli("restore", "-c", conf, "--set", data, "--to", target, "--gnupghome", gpg_keys.private_home))
+    line = one_line_error(
+        cli("restore", "-c", conf, "--set", data, "--to", target, "--gnupghome", gpg_keys.private_home)
+    )
     assert "not empty" in line
     assert sorted(os.listdir(target)) == ["precious"]
 
@@ -163,3 +166,36 @@ def test_missing_source_directory_fails_that_set_only(cli, tmp_path, s3_server, 
     assert result.returncode == 1
     assert f"{data}: FULL" in result.stdout
     assert "/nonexistent/dir: FAILED" in result.stdout and "does not exist" in result.stdout
+
+
+def test_wrong_secret_key(cli, tmp_path, s3_server, bucket, gpg_keys, data):
+    key_file = tmp_path / "wrong-secret.txt"
+    key_file.write_text(f"key={s3_server.access_key}\nsecret=not-the-secret\n")
+    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    result = cli("backup", "-c", conf)
+    line = one_line_error(result)
+    assert result.returncode == 3
+    assert "secret key is wrong" in line and "S3KeyFile" in line
+    assert "not-the-secret" not in result.stderr + result.stdout
+
+
+def test_unknown_access_key(cli, tmp_path, s3_server, bucket, gpg_keys, data):
+    key_file = tmp_path / "unknown-key.txt"
+    key_file.write_text("key=NOSUCHKEY\nsecret=whatever\n")
+    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    line = one_line_error(cli("backup", "-c", conf))
+    assert "access key is not known" in line and "S3KeyFile" in line
+
+
+def test_forbidden_bucket_fails_and_commits_nothing(cli, tmp_path, s3_server, bucket, gpg_keys, data):
+    """Credentials that may read but not write: the upload is refused, the set fails, nothing is committed."""
+    from support.s3server import READ_ONLY_ACCESS_KEY, READ_ONLY_SECRET_KEY
+
+    key_file = tmp_path / "reader.txt"
+    key_file.write_text(f"key={READ_ONLY_ACCESS_KEY}\nsecret={READ_ONLY_SECRET_KEY}\n")
+    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    result = cli("backup", "-c", conf)
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout and "access denied" in result.stdout and bucket in result.stdout
+    assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert not os.listdir(tmp_path / "diffs") or not any(n.endswith(".snar") for n in os.listdir(tmp_path / "diffs"))

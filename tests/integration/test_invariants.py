@@ -249,3 +249,33 @@ def test_config_on_stdin_without_command(cli, setup):
         result = cli("-t", "--date", DAY1, input=handle.read())
     assert result.returncode == 0, result.stderr
     assert "would make a FULL" in result.stdout
+
+
+def test_progress_line_on_a_terminal_only(cli, setup):
+    """On an interactive terminal a progress line is redrawn on stderr; in a pipe (cron, logs) there is none."""
+    import pty
+
+    s = setup
+    env = cli_env(fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.4;; esac\nexec REAL "$@"\n'))
+    primary, secondary = pty.openpty()
+    argv = [sys.executable, "-m", "_s3napback", "backup", "-c", s.conf, "--date", DAY1]
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=secondary)  # noqa: S603
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            block = os.read(primary, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not block:
+            break
+        seen += block
+    process.wait()
+    os.close(primary)
+    assert process.returncode == 0
+    text = seen.decode(errors="replace")
+    assert "\r" in text and "read " in text and "stored " in text and "/s" in text, text
+    # the same run in a pipe: no progress line at all
+    [result] = backup(cli, s, DAY2)
+    piped = cli("backup", "-c", s.conf, "--date", DAY3, check=True)
+    assert "\r" not in piped.stderr and result["action"] == "DIFF"

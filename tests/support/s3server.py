@@ -38,6 +38,9 @@ from typing import Any
 ENDPOINT_ENV = "S3NAPBACK_TEST_ENDPOINT"
 DEFAULT_ACCESS_KEY = "s3napback-test"
 DEFAULT_SECRET_KEY = "s3napback-test-secret"
+# A second identity that may only read and list: for "access denied" tests against real authorisation.
+READ_ONLY_ACCESS_KEY = "s3napback-reader"
+READ_ONLY_SECRET_KEY = "s3napback-reader-secret"
 DEFAULT_REGION = "us-east-1"
 
 GRPC_OFFSET = 10000
@@ -221,6 +224,28 @@ def from_environment() -> S3Server | None:
     )
 
 
+def _write_identities(data_dir: str) -> str:
+    """SeaweedFS checks signatures only when identities are configured: give it ours, so wrong keys fail."""
+    path = os.path.join(data_dir, "s3-identities.json")
+    identities = {
+        "identities": [
+            {
+                "name": "s3napback-test",
+                "credentials": [{"accessKey": DEFAULT_ACCESS_KEY, "secretKey": DEFAULT_SECRET_KEY}],
+                "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+            },
+            {
+                "name": "s3napback-reader",
+                "credentials": [{"accessKey": READ_ONLY_ACCESS_KEY, "secretKey": READ_ONLY_SECRET_KEY}],
+                "actions": ["Read", "List"],
+            },
+        ]
+    }
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(identities, handle)
+    return path
+
+
 def _weed_argv(weed: str, data_dir: str, ports: dict[str, int]) -> list[str]:
     return [
         weed,
@@ -233,6 +258,7 @@ def _weed_argv(weed: str, data_dir: str, ports: dict[str, int]) -> list[str]:
         f"-filer.port={ports['filer']}",
         "-s3",
         f"-s3.port={ports['s3']}",
+        f"-s3.config={_write_identities(data_dir)}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
         "-master.volumeSizeLimitMB=64",

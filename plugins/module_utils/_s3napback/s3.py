@@ -132,8 +132,7 @@ class S3Store:
                 return StorageError(f"{action}: the secret key is wrong for {self.where}; check S3KeyFile")
             if code in ("AccessDenied", "403", "Forbidden", "AllAccessDisabled"):
                 return StorageError(
-                    f"{action}: access denied to bucket {bucket} at {self.where}; check the bucket name, "
-                    "the credentials and their policy"
+                    f"{action}: access denied to {self.where}; check the bucket name, the credentials and their policy"
                 )
             if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
                 return StorageError(f"{action}: the store received different bytes than were sent ({code})")
@@ -166,9 +165,14 @@ class S3Store:
 
     # -- operations -------------------------------------------------------------------------------------------
     def check_bucket(self) -> None:
-        # the first call of a run: an operator waiting at a terminal hears about a dead endpoint quickly
+        """The first call of a run. A listing, not HEAD: a HEAD answer has no body, so a 403 could not tell a
+        wrong secret from an unknown key or a missing permission; the listing's error code can."""
         self._call(
-            f"open bucket {self.settings.bucket}", self.client.head_bucket, attempts=2, Bucket=self.settings.bucket
+            f"open bucket {self.settings.bucket}",
+            self.client.list_objects_v2,
+            attempts=2,  # an operator waiting at a terminal hears about a dead endpoint quickly
+            Bucket=self.settings.bucket,
+            MaxKeys=1,
         )
 
     def put(self, key: str, data: t.Union[bytes, bytearray], sha256: bytes) -> str:
