@@ -199,3 +199,28 @@ def test_forbidden_bucket_fails_and_commits_nothing(cli, tmp_path, s3_server, bu
     assert "FAILED" in result.stdout and "access denied" in result.stdout and bucket in result.stdout
     assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
     assert not os.listdir(tmp_path / "diffs") or not any(n.endswith(".snar") for n in os.listdir(tmp_path / "diffs"))
+
+
+def test_check_reports_every_problem_one_line_each(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
+    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    good = cli("check", "-c", conf, check=True)
+    assert "bucket: ok:" in good.stdout and "writable" in good.stdout and "checksums verified" in good.stdout
+    assert f"set {data}: ok" in good.stdout and "recipient keys: ok: " + gpg_keys.fingerprint in good.stdout
+    assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # the probe was removed
+
+    conf = conf_for(
+        tmp_path, s3_server, "s3nb-missing", s3_key_file, gpg_keys, data, directories=[data, "/nonexistent/x"]
+    )
+    with open(conf) as handle:
+        text = handle.read().replace(gpg_keys.email, "nobody@s3napback.invalid")
+    with open(conf, "w") as handle:
+        handle.write(text)
+    bad = cli("check", "-c", conf, "--json")
+    assert bad.returncode == 1
+    checks = {c["name"]: c for c in json.loads(bad.stdout)}
+    assert not checks["recipient keys"]["ok"] and "nobody@s3napback.invalid" in checks["recipient keys"]["detail"]
+    assert not checks["set /nonexistent/x"]["ok"] and checks[f"set {data}"]["ok"]
+    assert not checks["bucket"]["ok"] and "s3nb-missing" in checks["bucket"]["detail"]
+    assert checks["config"]["ok"] and checks["tool tar"]["ok"]
+    only = cli("check", "-c", conf, "--config-only", check=True)
+    assert only.stdout.startswith("config: ok:") and "bucket" not in only.stdout

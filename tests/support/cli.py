@@ -50,7 +50,8 @@ def run_cli(
         check=False,
     )
     if check:
-        assert result.returncode == 0, (
+        # every command prints something on success: silence with exit 0 means it did not run at all
+        assert result.returncode == 0 and result.stdout.strip(), (
             f"{' '.join(argv[1:])} exited {result.returncode}\n"
             f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
         )

@@ -163,8 +163,11 @@ class BackupRun:
             )
         prefix = set_prefix(self.config.s3_prefix, self.config.host_name, backup_set.name)
         listing = load_set(self.store, prefix)
-        if listing.leftovers and not self.test:
-            self._remove_leftovers(listing, result)
+        if listing.leftovers:
+            if self.test:  # what a real run would remove
+                result.leftovers_removed = sorted(listing.leftovers)
+            else:
+                self._remove_leftovers(listing, result)
         snapshot = self.snapshot_path(backup_set)
         decision = decide(
             backup_set.schedule,

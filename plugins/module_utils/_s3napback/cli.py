@@ -18,13 +18,14 @@ from .backup import BackupRun, SetResult, store_settings
 from .catalog import list_sets, load_set, set_prefix
 from .config import Config, load_config
 from .errors import ConfigError, S3napbackError
+from .preflight import run_checks
 from .progress import human
 from .restore import restore_set
 from .s3 import S3Store
 
 log = logging.getLogger("s3napback")
 
-COMMANDS = ("backup", "list", "restore")
+COMMANDS = ("backup", "list", "restore", "check")
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG, 4: logging.DEBUG}
 
 
@@ -69,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--to", dest="destination", required=True, metavar="DIR", help="empty or new folder")
     restore.add_argument("--gnupghome", metavar="DIR", help="GnuPG home holding the private key")
     restore.add_argument("--host", help="restore another host's backup (disaster recovery)")
+
+    check = sub.add_parser("check", parents=[common], help="check config, tools, keys, sources and bucket")
+    check.add_argument(
+        "--config-only", action="store_true", help="only parse and validate the config (no keys, tools or S3)"
+    )
     return parser
 
 
@@ -209,7 +215,17 @@ def cmd_restore(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-HANDLERS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore}
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    checks = run_checks(config, config_only=args.config_only)
+    if args.json:
+        say(json.dumps([c.as_dict() for c in checks], indent=1))
+    else:
+        for check in checks:
+            say(f"{check.name}: {'ok' if check.ok else 'FAILED'}: {check.detail}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+HANDLERS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "check": cmd_check}
 
 
 def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
