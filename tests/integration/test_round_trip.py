@@ -10,6 +10,7 @@ import os
 import shutil
 
 import pytest
+
 from support.configs import write_config
 from support.trees import add_special_entries, assert_same_tree, copy_tree, describe_tree, make_tree
 
