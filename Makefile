@@ -28,7 +28,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help venv lint format unit integration sanity test test-steps demo clean
+.PHONY: help venv lint format unit integration sanity molecule test test-steps demo clean
 
 help: ## Show this help
 	@echo "Usage: make TARGET   (the README's test command is: make test)"
@@ -96,6 +96,9 @@ test: $(TEST_STEPS) ## Everything CI runs: lint, unit, integration, sanity
 
 test-steps:
 	@echo $(TEST_STEPS)
+
+molecule: venv ## Molecule scenarios on podman containers with a real S3 server (SCENARIOS="fleet systemd")
+	bash molecule/run.sh
 
 demo: venv ## Back up a sample folder to a throwaway local S3 server and restore it (scripts/demo.sh)
 	VENV=$(abspath $(VENV)) scripts/demo.sh
