@@ -379,7 +379,7 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     assert failure["failed"] is True
     assert failure["changed"] is False
     msg = failure["msg"]
-    assert f"bucket {missing} does not exist" in msg
+    assert f"s3://{missing} at " in msg and "does not exist; create the bucket or fix Bucket" in msg
     assert "\n" not in msg
     # an expected error: no traceback (ansible-core 2.19 fills in "(traceback unavailable)" when none is given)
     assert "Traceback" not in failure.get("exception", "")

@@ -89,23 +89,23 @@ class _Encoder:
                 if not block:
                     break
                 self.output += block
+                self.digest.update(block)  # while the block is still in the cache
         except OSError as exc:  # pragma: no cover - only when the process is killed under us
             self.error = exc
 
     def write_raw(self, block: bytes) -> None:
         """Used only when there is no compressor and no gpg: the raw bytes are the object."""
         self.output += block
+        self.digest.update(block)
 
     def finish(self) -> t.List[str]:
         if self.chain is None:
-            self.digest.update(self.output)
             return []
         close_quietly(self.chain.stdin)
         self.reader.join()
         warnings = self.chain.wait()
         if self.error is not None:  # pragma: no cover
             raise PipelineError(f"reading the encoder's output failed: {self.error}")
-        self.digest.update(self.output)
         return warnings
 
     def kill(self) -> None:

@@ -76,7 +76,8 @@ def usable_recipients(keyring: Keyring, recipients: t.Sequence[str]) -> t.List[s
 
 
 def encrypt_argv(keyring: Keyring, fingerprints: t.Sequence[str]) -> t.List[str]:
-    args = keyring.argv() + ["--trust-model", "always", "--compress-algo", "none", "--encrypt"]
+    # --no-random-seed-file: one gpg per chunk would otherwise rewrite the seed file on disk every time
+    args = keyring.argv() + ["--trust-model", "always", "--compress-algo", "none", "--no-random-seed-file", "--encrypt"]
     for fingerprint in fingerprints:
         args += ["--recipient", fingerprint]
     return args

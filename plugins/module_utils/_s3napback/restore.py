@@ -114,28 +114,35 @@ class Restorer:
         self.show_progress = show_progress
 
     def fetch(self, folder: str, manifest: Manifest, chunk: Chunk) -> bytes:
-        """Download one chunk, check it, decrypt it; the result is still compressed."""
-        key = folder + chunk.key
-        data = self.store.get(key)
+        """Download one chunk and check it against the manifest; gpg never sees a damaged chunk."""
+        data = self.store.get(folder + chunk.key)
         where = f"chunk {chunk.key} of backup {manifest.backup_id}"
         if len(data) != chunk.size:
             raise RestoreError(f"{where} has {len(data)} bytes, the manifest says {chunk.size}: the object is damaged")
         if hashlib.sha256(data).hexdigest() != chunk.sha256:
             raise RestoreError(f"{where} fails its SHA-256 check: the object is corrupted; nothing of it was used")
-        if manifest.encryption != "gpg":
-            return data
-        process = subprocess.run(  # noqa: S603 - argv list, no shell
-            decrypt_argv(self.gnupghome), input=data, capture_output=True, check=False
-        )
-        if process.returncode != 0:
-            detail = " ".join(process.stderr.decode("utf-8", "replace").split())
-            if "No secret key" in detail or "no secret key" in detail:
+        return data
+
+    def decrypt_into(self, manifest: Manifest, chunk: Chunk, data: bytes, fd: int) -> None:
+        """Run gpg on one chunk with its output going straight into the decompressor (no copy in Python)."""
+        where = f"chunk {chunk.key} of backup {manifest.backup_id}"
+        gpg = Chain([Stage("gpg", decrypt_argv(self.gnupghome))], stdin=subprocess.PIPE, stdout=fd)
+        try:
+            write_all(t.cast(t.IO[bytes], gpg.stdin).fileno(), data)
+        except BrokenPipeError:
+            pass  # gpg gave up early: its exit status and message say why
+        finally:
+            close_quietly(gpg.stdin)
+        try:
+            gpg.wait()
+        except PipelineError:
+            detail = " ".join(gpg.stages[0].stderr_tail.split())
+            if "no secret key" in detail.lower():
                 raise RestoreError(
                     f"{where}: no private key for it in {self.gnupghome or 'the default GnuPG home'}; "
                     "pass --gnupghome with the backup's private key"
-                )
-            raise RestoreError(f"{where}: gpg could not decrypt it: {detail[-300:]}")
-        return process.stdout
+                ) from None
+            raise RestoreError(f"{where}: gpg could not decrypt it: {detail[-300:]}") from None
 
     def extract(self, prefix: str, manifest: Manifest, destination: str, progress: Progress) -> None:
         folder = prefix + manifest.backup_id + "/"
@@ -150,17 +157,22 @@ class Restorer:
             with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="s3napback-fetch") as pool:
                 chunks = list(manifest.chunks)
                 next_index = 0
-                for position in range(len(chunks)):
+                for chunk in chunks:
+                    # at most `parallel` chunks in memory: the one being written and those downloading
                     while next_index < len(chunks) and len(pending) < self.parallel:
                         pending.append(pool.submit(self.fetch, folder, manifest, chunks[next_index]))
                         next_index += 1
                     data = pending.pop(0).result()
-                    progress.add_read(chunks[position].length)
-                    progress.add_uploaded(chunks[position].size)
-                    try:
-                        write_all(fd, data)
-                    except BrokenPipeError:
-                        break  # tar or the decompressor gave up: wait() names it
+                    progress.add_read(chunk.length)
+                    progress.add_uploaded(chunk.size)
+                    if manifest.encryption == "gpg":
+                        self.decrypt_into(manifest, chunk, data, fd)
+                    else:
+                        try:
+                            write_all(fd, data)
+                        except BrokenPipeError:
+                            break  # tar or the decompressor gave up: wait() names it
+                    del data
         except BaseException:
             for future in pending:
                 future.cancel()

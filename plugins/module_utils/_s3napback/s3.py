@@ -72,13 +72,22 @@ def make_client(settings: S3Settings) -> t.Any:
     if settings.key_file:
         kwargs["aws_access_key_id"], kwargs["aws_secret_access_key"] = read_key_file(settings.key_file)
     region = settings.region or ("us-east-1" if settings.endpoint_url else None)
-    config = _deps.botocore.config.Config(
+    options: t.Dict[str, t.Any] = dict(
         retries={"mode": "standard", "max_attempts": 3},
         connect_timeout=10,
         read_timeout=120,
         max_pool_connections=64,
-        s3={"addressing_style": settings.addressing_style},
+        # Every upload carries the x-amz-checksum-sha256 the engine computed, which the store verifies and
+        # the signature covers; hashing the body a second time for SigV4 (botocore does on plain http)
+        # would only burn CPU.
+        s3={"addressing_style": settings.addressing_style, "payload_signing_enabled": False},
     )
+    # The engine checks every downloaded chunk's SHA-256 against the manifest itself; botocore >= 1.36
+    # would verify response checksums a second time. Older botocore (Debian 12) has no such option.
+    try:
+        config = _deps.botocore.config.Config(response_checksum_validation="when_required", **options)
+    except TypeError:
+        config = _deps.botocore.config.Config(**options)
     session = boto3.session.Session()
     return session.client("s3", endpoint_url=settings.endpoint_url, region_name=region, config=config, **kwargs)
 
@@ -115,7 +124,6 @@ class S3Store:
     def explain(self, action: str, exc: BaseException) -> StorageError:
         """Translate a botocore error into what went wrong and what to do about it."""
         exceptions = _deps.botocore.exceptions
-        bucket = self.settings.bucket
         if isinstance(exc, exceptions.NoCredentialsError):
             return StorageError(f"{action}: no S3 credentials; set S3KeyFile or the AWS_* environment variables")
         if isinstance(exc, (exceptions.EndpointConnectionError, exceptions.ConnectTimeoutError)):
@@ -123,9 +131,7 @@ class S3Store:
         if isinstance(exc, exceptions.ClientError):
             code = _error_code(exc)
             if code in ("NoSuchBucket",) or (code in ("404", "NotFound") and action.startswith("open bucket")):
-                return StorageError(
-                    f"{action}: bucket {bucket} does not exist at {self.where}; create it or fix Bucket"
-                )
+                return StorageError(f"{action}: {self.where} does not exist; create the bucket or fix Bucket")
             if code in ("InvalidAccessKeyId",):
                 return StorageError(f"{action}: the access key is not known to {self.where}; check S3KeyFile")
             if code in ("SignatureDoesNotMatch",):
@@ -189,7 +195,7 @@ class S3Store:
             self.client.put_object,
             Bucket=self.settings.bucket,
             Key=key,
-            Body=bytes(data) if isinstance(data, bytearray) else data,
+            Body=data,  # botocore takes a bytearray as it is: no copy of the chunk
             ChecksumSHA256=b64,
             **extra,
         )
