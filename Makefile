@@ -28,7 +28,7 @@ define run_pytest
 	exit $$rc
 endef
 
-.PHONY: help venv lint format unit integration sanity molecule test test-steps demo clean
+.PHONY: help venv lint format unit integration sanity molecule bench test test-steps demo clean
 
 help: ## Show this help
 	@echo "Usage: make TARGET   (the README's test command is: make test)"
@@ -99,6 +99,9 @@ test-steps:
 
 molecule: venv ## Molecule scenarios on podman containers with a real S3 server (SCENARIOS="fleet systemd")
 	bash molecule/run.sh
+
+bench: venv ## Benchmark full/incremental/restore of 1 GiB against a local S3 server vs tar|zstd|gpg (BENCH_ARGS=...)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 demo: venv ## Back up a sample folder to a throwaway local S3 server and restore it (scripts/demo.sh)
 	VENV=$(abspath $(VENV)) scripts/demo.sh

@@ -12,6 +12,7 @@ parallel x ChunkSize whatever the size of the data.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -33,8 +34,10 @@ StageFactory = t.Callable[[], t.List[Stage]]
 
 def compress_stage(compression: str, level: t.Optional[int]) -> t.List[Stage]:
     if compression == "zstd":
-        # -T0: zstd spreads each chunk over all cores; chunks are large enough for its jobs
-        return [Stage("zstd", ["zstd", "-q", "-c", f"-{level or 3}", "-T0"])]
+        # -T0: zstd spreads each chunk over all cores; chunks are large enough for its jobs. At the usual
+        # levels, 4 MiB jobs halve zstd's memory for 0.7 % more output (its default is 4 x the window).
+        jobs = ["-B4M"] if (level or 3) <= 9 else []
+        return [Stage("zstd", ["zstd", "-q", "-c", f"-{level or 3}", "-T0", *jobs])]
     if compression == "gzip":
         return [Stage("gzip", ["gzip", "-c", f"-{level or 6}", "-n"])]
     return []
@@ -46,6 +49,22 @@ def decompress_stage(compression: str) -> t.List[Stage]:
     if compression == "gzip":
         return [Stage("gzip", ["gzip", "-d", "-c"])]
     return []
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_large_buffers_off_the_heap() -> None:
+    """Have glibc serve allocations of 4 MiB and more with mmap, and give them back when freed.
+
+    By default glibc raises its mmap threshold after each large free, so the growing chunk buffers end up
+    on the heap, where freed memory fragments and is not returned: the process would hold far more than the
+    chunks in flight. Harmless where there is no glibc (the call is simply not there).
+    """
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 class Progress:
@@ -83,13 +102,15 @@ class _Encoder:
 
     def _collect(self) -> None:
         fd = t.cast(t.IO[bytes], t.cast(Chain, self.chain).stdout).fileno()
+        block = bytearray(BLOCK)  # one reusable read buffer: no new bytes object per read
+        view = memoryview(block)
         try:
             while True:
-                block = os.read(fd, BLOCK)
-                if not block:
+                count = os.readv(fd, [block])
+                if not count:
                     break
-                self.output += block
-                self.digest.update(block)  # while the block is still in the cache
+                self.output += view[:count]
+                self.digest.update(view[:count])  # while the block is still in the cache
         except OSError as exc:  # pragma: no cover - only when the process is killed under us
             self.error = exc
 
@@ -146,6 +167,7 @@ def upload_stream(
     ``put(index, data, sha256_digest)`` uploads one object and returns "verified" or "unchecked".
     At least one chunk is always written, so even an empty stream restores.
     """
+    keep_large_buffers_off_the_heap()
     progress = progress or Progress()
     slots = threading.BoundedSemaphore(parallel)
     failed = threading.Event()
@@ -164,7 +186,9 @@ def upload_stream(
             check = put(index, data, digest)
             progress.add_uploaded(len(data))
             chunk = Chunk(index, chunk_key(index), offset, length, len(data), encoder.digest.hexdigest())
-            encoder.output = bytearray()  # release the memory before the slot is given back
+            # Free the memory before the slot is given back. Emptying the buffer in place matters: botocore's
+            # request objects still refer to it, in reference cycles only the garbage collector would break.
+            data.clear()
             return chunk, check
         except BaseException:
             failed.set()

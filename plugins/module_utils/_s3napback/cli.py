@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import json
 import logging
 import sys
@@ -233,6 +234,8 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
     # the seed's usage: 's3napback < FILE', optionally with -t/-f/-d and no command
     if not arguments or (arguments[0].startswith("-") and arguments[0] not in ("-h", "--help", "--version")):
         arguments.insert(0, "backup")
+    # everything imported so far lives as long as the process: keep the garbage collector off it
+    gc.freeze()
     args = build_parser().parse_args(arguments)
     setup_logging(args.debug)
     try:

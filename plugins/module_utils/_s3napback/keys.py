@@ -53,6 +53,8 @@ def usable_recipients(keyring: Keyring, recipients: t.Sequence[str]) -> t.List[s
         kwargs["gnupghome"] = keyring.home
     if keyring.keyring_file:
         kwargs["keyring"] = keyring.keyring_file
+    # no trust database checks or seed file updates: listing keys must not write to the disk
+    kwargs["options"] = ["--no-auto-check-trustdb", "--no-random-seed-file"]
     try:
         gpg = gnupg.GPG(**kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -76,8 +78,18 @@ def usable_recipients(keyring: Keyring, recipients: t.Sequence[str]) -> t.List[s
 
 
 def encrypt_argv(keyring: Keyring, fingerprints: t.Sequence[str]) -> t.List[str]:
-    # --no-random-seed-file: one gpg per chunk would otherwise rewrite the seed file on disk every time
-    args = keyring.argv() + ["--trust-model", "always", "--compress-algo", "none", "--no-random-seed-file", "--encrypt"]
+    # One gpg runs per chunk, so nothing it does may write to the disk: no seed file, no trust database
+    # check, and no lock files (encryption only reads the keyring; the role writes it, never during a run).
+    args = keyring.argv() + [
+        "--trust-model",
+        "always",
+        "--compress-algo",
+        "none",
+        "--no-random-seed-file",
+        "--no-auto-check-trustdb",
+        "--lock-never",
+        "--encrypt",
+    ]
     for fingerprint in fingerprints:
         args += ["--recipient", fingerprint]
     return args

@@ -20,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .catalog import Chunk, Manifest, chain_of, load_set, set_prefix
-from .chunks import Progress, decompress_stage
+from .chunks import Progress, decompress_stage, keep_large_buffers_off_the_heap
 from .errors import PipelineError, RestoreError, S3napbackError
 from .keys import decrypt_argv
 from .pipeline import Chain, Stage, close_quietly, write_all
@@ -222,6 +222,7 @@ def restore_set(
                 )
     _check_destination(destination)
     result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination)
+    keep_large_buffers_off_the_heap()
     restorer = Restorer(store, parallel=parallel, gnupghome=gnupghome)
     progress = Progress()
     line = ProgressLine(f"restore {name}", progress) if show_progress else None
