@@ -17,7 +17,7 @@ COLLECTION_ROOT := build/ansible_collections
 COLLECTION_DIR := $(COLLECTION_ROOT)/s3napback/s3napback
 # Folders that hold Python (some may not exist yet in a fresh clone: empty folders are not tracked).
 LINT_PATHS = $(wildcard plugins tests bench scripts)
-SHELL_SCRIPTS = $(wildcard .ci/run scripts/*.sh)
+SHELL_SCRIPTS = $(wildcard .ci/run scripts/*.sh molecule/*.sh)
 ANSIBLE_CONTENT = $(wildcard roles/*/tasks playbooks/*.yml playbooks/*.yaml)
 
 # pytest's exit code 5 means "no tests collected": fine while a test folder is still empty, but nothing else is.
@@ -54,7 +54,11 @@ lint: venv ## ruff check + ruff format --check; shellcheck and ansible-lint wher
 		else echo "shellcheck not installed: skipping the shell scripts (apt-get install shellcheck)"; fi; \
 	fi
 	@if [ -n "$(ANSIBLE_CONTENT)" ]; then \
-		echo "ansible-lint --offline"; PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline; \
+		mkdir -p build/lint/ansible_collections/s3napback; \
+		ln -sfn "$(CURDIR)" build/lint/ansible_collections/s3napback/s3napback; \
+		echo "ansible-lint --offline"; \
+		ANSIBLE_COLLECTIONS_PATH="$(CURDIR)/build/lint:$(CURDIR)/$(VENV)/collections" \
+			PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline; \
 	else echo "no roles or playbooks yet: skipping ansible-lint"; fi
 
 format: venv ## Rewrite Python files with ruff (fixable lint findings and formatting)
@@ -90,9 +94,9 @@ sanity: venv ## Run ansible-test sanity on a copy of the checkout under build/
 		--python "$$($(CURDIR)/$(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" $(SANITY_ARGS)
 
 # What `make test` runs, in this order; .ci/run runs the same steps one by one (make test-steps) to time them.
-TEST_STEPS := venv lint unit integration sanity
+TEST_STEPS := venv lint unit integration sanity molecule
 
-test: $(TEST_STEPS) ## Everything CI runs: lint, unit, integration, sanity
+test: $(TEST_STEPS) ## Everything CI runs: lint, unit, integration, sanity, molecule
 
 test-steps:
 	@echo $(TEST_STEPS)

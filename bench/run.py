@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -87,8 +86,8 @@ class TextSource:
     def __init__(self, seed: int) -> None:
         rng = random.Random(f"words-{seed}")
         letters = string.ascii_lowercase
-        words = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _ in range(3000)]
-        self.text = [" ".join(rng.choices(words, k=rng.randint(3, 16))) + "\n" for _ in range(20000)]
+        words = ["".join(rng.choices(letters, k=rng.randint(2, 10))) for _word in range(3000)]
+        self.text = [" ".join(rng.choices(words, k=rng.randint(3, 16))) + "\n" for _line in range(20000)]
         levels = ["INFO"] * 6 + ["DEBUG"] * 3 + ["WARN", "ERROR"]
         services = ["api", "worker", "db", "cache", "auth", "cron", "mailer", "proxy"]
         self.log = [
@@ -96,7 +95,7 @@ class TextSource:
             f"{rng.randint(0, 59):02d}.{rng.randint(0, 999):03d}Z {rng.choice(levels)} host-{rng.randint(1, 16)} "
             f"{rng.choice(services)}[{rng.randint(100, 65000)}]: {' '.join(rng.choices(words, k=rng.randint(4, 14)))}"
             f" id={rng.getrandbits(64):016x} took={rng.randint(0, 5000)}ms\n"
-            for _ in range(60000)
+            for _entry in range(60000)
         ]
         self.avg = {"text": _average(self.text), "log": _average(self.log)}
 
@@ -300,7 +299,7 @@ class Dataset:
                 os.unlink(os.path.join(self.root, spec.path))
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(self.root, "src", "new"))
-        for path in [s.path for s in m.rewritten + m.deleted] + [s.path for s, _ in m.appended]:
+        for path in [s.path for s in m.rewritten + m.deleted] + [s.path for s, _extra in m.appended]:
             write_file(self.root, by_path[path], self.source)
         self._write_marker("clean")
         self.mutated = False
@@ -310,7 +309,7 @@ class Dataset:
         """Read a byte of every file the change touched, and list their folders, so that the access-time updates
         of a changed file's first read (relatime) are written now and not counted as the next operation's."""
         m = self.mutation
-        paths = {s.path for s in m.rewritten + m.added + m.deleted} | {s.path for s, _ in m.appended}
+        paths = {s.path for s in m.rewritten + m.added + m.deleted} | {s.path for s, _extra in m.appended}
         for folder in sorted({os.path.dirname(os.path.join(self.root, p)) for p in paths}):
             with contextlib.suppress(OSError):
                 os.listdir(folder)
@@ -320,7 +319,7 @@ class Dataset:
 
     def changed_bytes(self) -> int:
         m = self.mutation
-        return sum(s.size for s in m.rewritten + m.added) + sum(extra.size for _, extra in m.appended)
+        return sum(s.size for s in m.rewritten + m.added) + sum(extra.size for _spec, extra in m.appended)
 
     def describe(self) -> t.Dict[str, t.Any]:
         kinds: t.Dict[str, t.List[int]] = {}
@@ -393,7 +392,7 @@ def self_io() -> t.Tuple[int, int]:
     values = {}
     with open("/proc/self/io", encoding="ascii") as handle:
         for line in handle:
-            name, _, value = line.partition(":")
+            name, _sep, value = line.partition(":")
             values[name] = int(value)
     return values.get("write_bytes", 0), values.get("cancelled_write_bytes", 0)
 
@@ -626,9 +625,11 @@ def tool_versions() -> t.Dict[str, str]:
 
 def git_head() -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        result = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+        result = subprocess.run(
+            ["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+        )
         dirty = subprocess.run(
-            ["git", "-C", ROOT, "status", "--porcelain", "--", "plugins"], capture_output=True, text=True
+            ["git", "-C", ROOT, "status", "--porcelain", "--", "plugins"], capture_output=True, text=True, check=False
         )
         return result.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
     return "unknown"
@@ -780,7 +781,7 @@ class Bench:
         self.kill_agents()
         self.settle()
 
-        m, _ = self.runner.measure("baseline", rnd, baseline_command(self.dataset.root, self.keys), env=self.env)
+        m, _out = self.runner.measure("baseline", rnd, baseline_command(self.dataset.root, self.keys), env=self.env)
         self.record(m)
         self.settle()
 
@@ -819,7 +820,7 @@ class Bench:
             "--gnupghome",
             self.keys.private_home,
         )
-        m, _ = self.runner.measure("restore", rnd, argv, self.env)
+        m, _out = self.runner.measure("restore", rnd, argv, self.env)
         if rnd == 1 or self.args.verify_every_round:
             m.extra["verified"] = verify_restore(
                 self.dataset.root, os.path.join(destination, self.dataset.root.lstrip("/"))
@@ -832,7 +833,7 @@ class Bench:
             self.kill_agents()
             self.settle()
             argv = baseline_restore_command(self.baseline_archive, destination, self.keys)
-            m, _ = self.runner.measure("baseline-restore", rnd, argv, self.env)
+            m, _out = self.runner.measure("baseline-restore", rnd, argv, self.env)
             self.record(m)
             shutil.rmtree(destination, ignore_errors=True)
 
@@ -963,7 +964,7 @@ class Report:
                 continue
             wall, wall_lo, wall_hi = self.paired_ratio(op, base, "wall")
             cpu, cpu_lo, cpu_hi = self.paired_ratio(op, base, "cpu")
-            rss, _, _ = self.paired_ratio(op, base, "peak_rss")
+            rss, _rss_lo, _rss_hi = self.paired_ratio(op, base, "peak_rss")
             out.append(
                 f"  {op:<12} / {base:<17} wall {wall:5.2f}x ({wall_lo:.2f}-{wall_hi:.2f})   "
                 f"CPU {cpu:5.2f}x ({cpu_lo:.2f}-{cpu_hi:.2f})   peak RSS {rss:5.1f}x"
@@ -1056,7 +1057,7 @@ class Report:
                 "platform": platform.platform(),
             },
             "tools": tool_versions(),
-            "args": {k: v for k, v in vars(self.args).items()},
+            "args": dict(vars(self.args)),
             "dataset": dict(self.bench.dataset.describe(), state=self.bench.dataset_state),
             "rss_bound": self.rss_bound,
             "measurements": [asdict(m) for m in self.bench.results],
@@ -1069,7 +1070,7 @@ class Report:
 
 
 def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="dataset size in MiB (default 1024)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every operation (default 3)")
     parser.add_argument(

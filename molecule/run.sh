@@ -12,7 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 VENV=${VENV:-$ROOT/.venv}
 W=${S3NAPBACK_MOLECULE_WORK:-${TMPDIR:-/tmp}/s3napback-molecule}
-SCENARIOS=${SCENARIOS:-fleet}
+SCENARIOS=${SCENARIOS:-fleet systemd}
 ANSIBLE_WHEEL_VERSION=12.3.0
 export PATH="$VENV/bin:$PATH"
 HELPER=(python "$ROOT/scripts/demo_s3.py")
@@ -117,5 +117,6 @@ for scenario in $SCENARIOS; do
   export S3NAPBACK_MOLECULE_BUCKET=s3nb-molecule-$scenario-$RANDOM
   "${HELPER[@]}" bucket "$W/s3" "$S3NAPBACK_MOLECULE_BUCKET"
   echo "==> molecule test -s $scenario"
+  # shellcheck disable=SC2086  # MOLECULE_ARGS holds several words on purpose
   molecule test -s "$scenario" ${MOLECULE_ARGS:-}
 done

@@ -1,8 +1,6 @@
-#!/bin/sh
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-''''exec python3 "$0" "$@" # '''
 """Print the role's variables as a Markdown table, generated from roles/s3napback/meta/argument_specs.yml.
 
 The READMEs hold this table verbatim; a unit test fails when they drift apart. Refresh them with
