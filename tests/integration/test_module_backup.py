@@ -14,11 +14,7 @@ import json
 import math
 import os
 import secrets
-import shutil
 import stat
-import subprocess
-import sys
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -26,6 +22,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 
+from support.ansible import Playbooks, Run
 from support.cli import run_cli
 
 pytestmark = pytest.mark.integration
@@ -35,7 +32,7 @@ DAY = "2025-03-03"  # a fixed day, so the slot is known
 EPOCH_DAY = (date.fromisoformat(DAY) - date(1970, 1, 1)).days
 HOST = "module-test-host"
 MIB = 1024 * 1024
-PLAYBOOK_TIMEOUT = 300
+MODULE = "s3napback.s3napback.backup"
 MODULE_FILE = REPO_ROOT / "plugins" / "modules" / "backup.py"
 
 
@@ -48,113 +45,6 @@ def documented_set_keys() -> set:
         if isinstance(node, ast.Assign) and [getattr(target, "id", None) for target in node.targets] == ["RETURN"]
     )
     return set(yaml.safe_load(text)["sets"]["contains"])
-
-
-def find_ansible_playbook() -> str:
-    candidates = [
-        REPO_ROOT / ".venv" / "bin" / "ansible-playbook",
-        Path(sys.executable).parent / "ansible-playbook",
-    ]
-    on_path = shutil.which("ansible-playbook")
-    if on_path:
-        candidates.append(Path(on_path))
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    pytest.fail("ansible-playbook not found in .venv, next to this Python or on PATH: run `make venv`")
-
-
-@dataclass
-class Run:
-    """One ansible-playbook run: its process and the registered result of each step (None if not reached)."""
-
-    proc: subprocess.CompletedProcess
-    results: list
-    dump: str  # the results file as written by the playbook
-
-    def output(self) -> str:
-        proc = self.proc
-        return f"--- rc {proc.returncode} ---\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
-
-
-class Playbooks:
-    """Writes and runs playbooks whose steps are ``s3napback.s3napback.backup`` tasks, each registered."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        collections = work / "collections"
-        (collections / "ansible_collections" / "s3napback").mkdir(parents=True)
-        (collections / "ansible_collections" / "s3napback" / "s3napback").symlink_to(REPO_ROOT)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_") and k != "PYTHONPATH"}
-        self.env.update(
-            {
-                "ANSIBLE_COLLECTIONS_PATH": str(collections),
-                "ANSIBLE_HOME": str(work / "ansible-home"),
-                "ANSIBLE_LOCAL_TEMP": str(work / "ansible-local-tmp"),
-                "ANSIBLE_REMOTE_TEMP": str(work / "ansible-remote-tmp"),
-                "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_RETRY_FILES_ENABLED": "0",
-                "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
-            }
-        )
-        self.ansible_playbook = find_ansible_playbook()
-        self.count = 0
-
-    def run(self, steps: list[dict]) -> Run:
-        """``steps``: dicts with ``args`` (module options), optionally ``check_mode`` and ``ignore_errors``.
-
-        The play stops at the first failed step that does not ignore errors; the results are saved anyway.
-        """
-        self.count += 1
-        dump = self.work / f"results-{self.count}.json"
-        tasks = []
-        for index, step in enumerate(steps):
-            tasks.append(
-                {
-                    "name": f"Run step {index}",
-                    "s3napback.s3napback.backup": step["args"],
-                    "check_mode": step.get("check_mode", False),
-                    "register": f"step{index}",
-                    "ignore_errors": step.get("ignore_errors", False),
-                }
-            )
-        collected = ", ".join(f"step{i} | default(none)" for i in range(len(steps)))
-        play = {
-            "name": "Exercise the backup module",
-            "hosts": "localhost",
-            "connection": "local",
-            "gather_facts": False,
-            "vars": {"ansible_python_interpreter": sys.executable},
-            "tasks": [
-                {
-                    "block": tasks,
-                    "always": [
-                        {
-                            "name": "Save the registered results",
-                            "ansible.builtin.copy": {
-                                "content": "{{ [" + collected + "] | to_json }}",
-                                "dest": str(dump),
-                                "mode": "0600",
-                            },
-                        }
-                    ],
-                }
-            ],
-        }
-        playbook = self.work / f"playbook-{self.count}.yml"
-        playbook.write_text(json.dumps([play], indent=1))  # JSON is YAML
-        proc = subprocess.run(
-            [self.ansible_playbook, "-v", "-i", "localhost,", str(playbook)],
-            cwd=self.work,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=PLAYBOOK_TIMEOUT,
-            check=False,
-        )
-        text = dump.read_text() if dump.exists() else ""
-        results = json.loads(text) if text else []
-        return Run(proc=proc, results=results, dump=text)
 
 
 def write_config(path: Path, *, bucket: str, diff_dir: Path, source: Path, gpg_keys, s3_key_file, s3_server) -> None:
@@ -251,7 +141,7 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     set_name = str(source)
     set_folder = f"{HOST}/{quote(set_name, safe='')}/"
     slot = EPOCH_DAY % 14  # Frequency 1: one period per day; Diffs 7 x Fulls 2 = 14 slots
-    playbooks = Playbooks(tmp_path / "ansible")
+    playbooks = Playbooks(tmp_path / "ansible", MODULE)
     args = {"config": str(config), "date": DAY}
 
     # (a) check mode: the plan, and nothing written anywhere

@@ -202,9 +202,15 @@ class BackupRun:
             log.info("%s: retired %s (%s, slot %d)", backup_set.name, old.backup_id, old.kind, old.slot)
 
     def _would_retire(self, backup_set: BackupSet, listing: SetListing, decision: t.Any) -> t.List[Manifest]:
-        newest = listing.newest()
-        placeholder = Manifest(
-            backup_id="(new)",
+        placeholder = self.new_manifest("(new)", backup_set, decision, listing.newest())
+        return to_retire([*listing.committed, placeholder], backup_set.schedule.slots)
+
+    def new_manifest(
+        self, backup_id: str, backup_set: BackupSet, decision: t.Any, newest: t.Optional[Manifest], **fields: t.Any
+    ) -> Manifest:
+        """The manifest of the backup ``decision`` makes; ``fields`` fill in what only the upload knows."""
+        values: t.Dict[str, t.Any] = dict(
+            backup_id=backup_id,
             set=backup_set.name,
             host=self.config.host_name,
             kind=decision.action,
@@ -217,18 +223,20 @@ class BackupRun:
             started="",
             finished="",
             parent=decision.parent,
-            full="(new)",
+            full=backup_id if decision.action == FULL or newest is None else newest.full,
             chunks=(),
             bytes_read=0,
             bytes_stored=0,
             compression=self.config.compression,
             compression_level=self.config.compression_level,
             encryption=self.config.encryption,
-            recipients=(),
+            recipients=tuple(self.fingerprints),
             snapshot_sha256=None,
             tool_version=__version__,
+            schedule=asdict(backup_set.schedule),
         )
-        return to_retire([*listing.committed, placeholder], backup_set.schedule.slots)
+        values.update(fields)
+        return Manifest(**values)
 
     def snapshot_path(self, backup_set: BackupSet) -> str:
         return os.path.join(self.diff_dir, set_key(backup_set.name) + ".snar")
@@ -315,32 +323,18 @@ class BackupRun:
             snapshot_sha256 = file_sha256(new_snapshot)
             if snapshot_sha256 is None:
                 raise PipelineError(f"tar did not write its snapshot file {new_snapshot}")
-            manifest = Manifest(
-                backup_id=backup_id,
-                set=backup_set.name,
-                host=config.host_name,
-                kind=decision.action,
-                source_kind=backup_set.kind,
-                source=backup_set.source,
-                seq=(newest.seq + 1) if newest else 1,
-                period=decision.period,
-                slot=decision.slot,
-                day=self.day.isoformat(),
+            manifest = self.new_manifest(
+                backup_id,
+                backup_set,
+                decision,
+                newest,
                 started=started,
                 finished=utc_now(),
-                parent=decision.parent,
-                full=backup_id if decision.action == FULL or newest is None else newest.full,
                 chunks=tuple(chunks),
                 bytes_read=progress.bytes_read,
                 bytes_stored=sum(c.size for c in chunks),
-                compression=config.compression,
-                compression_level=config.compression_level,
-                encryption=config.encryption,
-                recipients=tuple(self.fingerprints),
                 snapshot_sha256=snapshot_sha256,
-                tool_version=__version__,
                 server_checksum=server_check,
-                schedule=asdict(backup_set.schedule),
             )
             raw = manifest.to_json()
             # the commit: from here on the backup exists
