@@ -197,7 +197,13 @@ class BackupRun:
         result.backup_id = manifest.backup_id
         committed = [*listing.committed, manifest]
         for old in to_retire(committed, backup_set.schedule.slots):
-            self._delete_backup(listing, old.backup_id)
+            try:
+                self._delete_backup(listing, old.backup_id)
+            except S3napbackError as exc:  # the new backup is committed all the same; the next run retries
+                warning = f"could not retire {old.backup_id} ({exc}); the next run tries again"
+                log.warning("%s: %s", backup_set.name, warning)
+                result.warnings.append(warning)
+                continue
             result.retired.append(old.backup_id)
             log.info("%s: retired %s (%s, slot %d)", backup_set.name, old.backup_id, old.kind, old.slot)
 
