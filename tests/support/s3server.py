@@ -249,6 +249,7 @@ def _write_identities(data_dir: str) -> str:
 def _weed_argv(weed: str, data_dir: str, ports: dict[str, int]) -> list[str]:
     return [
         weed,
+        f"-logdir={data_dir}",  # glog writes its files here, not as /tmp/weed.* left behind for good
         "server",
         f"-dir={data_dir}",
         "-ip=127.0.0.1",
