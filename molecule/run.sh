@@ -102,8 +102,8 @@ mkdir -p "$W/s3" "$W/keys"
 S3NAPBACK_MOLECULE_ENDPOINT=$("${HELPER[@]}" start "$W/s3")
 eval "$("${HELPER[@]}" keypair "$W/keys" molecule@s3napback.invalid)"
 gpg --homedir "$PUBLIC_HOME" --batch --armor --export > "$W/keys/public.asc"
-S3NAPBACK_MOLECULE_ACCESS_KEY=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["access_key"])' "$W/s3/s3server.json")
-S3NAPBACK_MOLECULE_SECRET_KEY=$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["secret_key"])' "$W/s3/s3server.json")
+eval "$("${HELPER[@]}" credentials "$W/s3")"
+S3NAPBACK_MOLECULE_ACCESS_KEY=$ACCESS_KEY S3NAPBACK_MOLECULE_SECRET_KEY=$SECRET_KEY
 export S3NAPBACK_MOLECULE_ENDPOINT S3NAPBACK_MOLECULE_ACCESS_KEY S3NAPBACK_MOLECULE_SECRET_KEY
 export S3NAPBACK_MOLECULE_PUBLIC_KEY=$W/keys/public.asc
 export S3NAPBACK_MOLECULE_PRIVATE_HOME=$PRIVATE_HOME

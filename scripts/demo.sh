@@ -87,7 +87,8 @@ head -c 3000000 /dev/urandom > "$W/sample/random.bin"
 (cd "$W/sample" && find . \( -type l -printf '%M %u:%g %s %p -> %l\n' \) -o -printf '%M %u:%g %s %p\n' | sort -k4)
 
 step "Writing the S3 credentials file and the config (the original s3napback's format)"
-( umask 077 && printf 'key=s3napback-demo\nsecret=s3napback-demo-secret\n' > "$W/key.txt" )
+eval "$("${HELPER[@]}" credentials "$W/s3")"
+( umask 077 && printf 'key=%s\nsecret=%s\n' "$ACCESS_KEY" "$SECRET_KEY" > "$W/key.txt" )
 CONF=$W/s3napback.conf
 cat > "$CONF" <<EOF
 DiffDir $W/diffs

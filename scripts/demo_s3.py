@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
@@ -55,6 +56,14 @@ def cmd_bucket(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credentials(args: argparse.Namespace) -> int:
+    # shell assignments for `eval`: the server checks signatures, so only its own keys work
+    server = _load(args.dir)
+    print(f"ACCESS_KEY={shlex.quote(server.access_key)}")
+    print(f"SECRET_KEY={shlex.quote(server.secret_key)}")
+    return 0
+
+
 def cmd_keypair(args: argparse.Namespace) -> int:
     keys = make_keypair(args.dir, args.email, name="s3napback demo")
     print(f"PRIVATE_HOME={keys.private_home}")
@@ -76,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     bucket.add_argument("dir")
     bucket.add_argument("name")
     bucket.set_defaults(func=cmd_bucket)
+    credentials = sub.add_parser("credentials", help="print the S3 keys of the SeaweedFS started in DIR")
+    credentials.add_argument("dir")
+    credentials.set_defaults(func=cmd_credentials)
     keypair = sub.add_parser("keypair", help="make a GPG key pair (private and public-only homes) in DIR")
     keypair.add_argument("dir")
     keypair.add_argument("email")
