@@ -343,6 +343,16 @@ class Dataset:
 # -- measuring -----------------------------------------------------------------------------------------------
 def read_stat(pid: int) -> t.Optional[t.Tuple[str, int, int]]:
     """(comm, ppid, utime+stime ticks) of ``pid``, None when it is gone."""
+    stat = read_stat_fields(pid)
+    return None if stat is None else stat[:3]
+
+
+def read_stat_fields(pid: int) -> t.Optional[t.Tuple[str, int, int, t.Tuple[int, ...]]]:
+    """read_stat's fields and the address space's layout (startcode, endcode, startstack).
+
+    A child between fork (or vfork) and exec has its parent's layout, and its pages are its parent's: its RSS
+    must not be counted a second time. After exec the layout is the new program's (and randomized).
+    """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
             raw = handle.read().decode("ascii", "replace")
@@ -350,8 +360,9 @@ def read_stat(pid: int) -> t.Optional[t.Tuple[str, int, int]]:
         return None
     left, right = raw.find("("), raw.rfind(")")
     fields = raw[right + 2 :].split()
-    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15
-    return raw[left + 1 : right], int(fields[1]), int(fields[11]) + int(fields[12])
+    # fields[0] is field 3 (state): ppid is field 4, utime 14, stime 15, startcode 26, endcode 27, startstack 28
+    layout = tuple(int(value) for value in fields[23:26])
+    return raw[left + 1 : right], int(fields[1]), int(fields[11]) + int(fields[12]), layout
 
 
 def read_rss(pid: int) -> int:
@@ -462,16 +473,22 @@ class Sampler(threading.Thread):
             self.classified[pid] = inside
             if inside:
                 self.tree.add(pid)
-        total = 0
-        detail: t.Dict[str, int] = {}
+        # one entry per address space: a child that has not yet exec'd shares its parent's pages
+        spaces: t.Dict[t.Tuple[int, ...], t.Tuple[str, int]] = {}
         for pid in list(self.tree):
-            stat = read_stat(pid)
+            stat = read_stat_fields(pid)
             if stat is None:
                 continue
             comm = group_name(stat[0])
             self.ticks[pid] = (comm, stat[2])
             self.writes[pid] = (comm, read_write_bytes(pid))
             rss = read_rss(pid)
+            space = stat[3] if any(stat[3]) else (-pid,)
+            if rss >= spaces.get(space, ("", -1))[1]:
+                spaces[space] = (comm, rss)
+        total = 0
+        detail: t.Dict[str, int] = {}
+        for comm, rss in spaces.values():
             total += rss
             detail[comm] = detail.get(comm, 0) + rss
         self.samples += 1

@@ -62,9 +62,16 @@ def describe_tree(root: str, *, mtimes: bool = True) -> dict[str, tuple[Any, ...
     return entries
 
 
-def assert_same_tree(expected_root: str, actual_root: str, *, mtimes: bool = True) -> None:
+def assert_same_tree(
+    expected_root: str, actual_root: str, *, mtimes: bool = True, only: list[str] | None = None
+) -> None:
+    """Every entry alike (or, with ``only``, those relative paths, which must exist on both sides)."""
     expected = describe_tree(expected_root, mtimes=mtimes)
     actual = describe_tree(actual_root, mtimes=mtimes)
+    if only is not None:
+        assert all(path in expected for path in only), f"{only} not all in {expected_root}"
+        expected = {path: expected[path] for path in only}
+        actual = {path: actual[path] for path in only if path in actual}
     missing = sorted(set(expected) - set(actual))
     extra = sorted(set(actual) - set(expected))
     differing = sorted(p for p in set(expected) & set(actual) if expected[p] != actual[p])

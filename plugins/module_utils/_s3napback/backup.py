@@ -24,7 +24,9 @@ from dataclasses import asdict, dataclass, field
 
 from . import __version__
 from .catalog import (
+    INDEX_STEM,
     MANIFEST_NAME,
+    Chunk,
     Manifest,
     SetListing,
     chunk_suffix,
@@ -33,7 +35,7 @@ from .catalog import (
     set_prefix,
     to_retire,
 )
-from .chunks import Progress, compress_stage, upload_stream
+from .chunks import Encoder, Progress, compress_stage, upload_stream
 from .config import BackupSet, Config
 from .errors import PipelineError, S3napbackError
 from .keys import Keyring, encrypt_argv, usable_recipients
@@ -256,8 +258,16 @@ class BackupRun:
             backup_id = f"{base}.{counter}"
         return backup_id
 
-    def tar_stage(self, backup_set: BackupSet, snapshot: str) -> Stage:
+    def tar_stage(self, backup_set: BackupSet, snapshot: str, index_fd: t.Optional[int] = None) -> Stage:
         source = os.path.normpath(backup_set.source)
+        # The member index: with -v -R, tar writes "block N: NAME" for every member it stores, N being where
+        # the member's first header starts in 512-byte blocks. Restores of some paths use it to fetch only
+        # the chunks that hold them.
+        index = (
+            ["--verbose", "--block-number", f"--index-file=/dev/fd/{index_fd}", "--quoting-style=escape"]
+            if index_fd is not None
+            else []
+        )
         argv = [
             "tar",
             "--create",
@@ -270,11 +280,19 @@ class BackupRun:
             "--xattrs-include=*",
             "--sparse",
             "--directory=/",
+            *index,
         ]
         argv += [f"--exclude={pattern}" for pattern in backup_set.excludes]
         argv += ["--", source.lstrip("/") or "."]
-        # tar exits 1 when a file changed while it was read: the backup is still good, with a warning
-        return Stage("tar", argv, warn_codes=(1,))
+        # tar exits 1 when a file changed while it was read: the backup is still good, with a warning.
+        # -v makes it also report, on stderr, how the snapshot file sees each folder: not a cause of anything.
+        return Stage(
+            "tar",
+            argv,
+            warn_codes=(1,),
+            pass_fds=(index_fd,) if index_fd is not None else (),
+            quiet=(b"Directory is new", b"Directory has been renamed", b"Directory is new."),
+        )
 
     def _stream(
         self,
@@ -289,6 +307,7 @@ class BackupRun:
         backup_id = self.new_backup_id(decision.action, listing)
         folder = listing.prefix + backup_id + "/"
         suffix = chunk_suffix(config.compression, config.encryption)
+        index_key = INDEX_STEM + chunk_suffix(config.compression, config.encryption, stem=".txt")
         new_snapshot = snapshot + ".new"
         if os.path.exists(new_snapshot):
             os.unlink(new_snapshot)
@@ -299,13 +318,26 @@ class BackupRun:
         progress = Progress()
         line = ProgressLine(backup_set.name, progress) if self.show_progress else None
         uploaded_any = False
-        tar = Chain([self.tar_stage(backup_set, new_snapshot)], stdin=None, stdout=-1)
 
         def stages() -> t.List[Stage]:
             encoder = compress_stage(config.compression, config.compression_level)
             if self.keyring is not None:
                 encoder.append(Stage("gpg", encrypt_argv(self.keyring, self.fingerprints)))
             return encoder
+
+        index_read, index_write = os.pipe()
+        try:
+            tar = Chain([self.tar_stage(backup_set, new_snapshot, index_write)], stdin=None, stdout=-1)
+        finally:
+            os.close(index_write)  # tar holds it now; its end of file is tar's exit
+        try:
+            member_index = Encoder(stages(), source=index_read)
+        except BaseException:
+            os.close(index_read)
+            tar.kill()
+            raise
+        if member_index.chain is not None:
+            os.close(index_read)  # the compressor holds it now
 
         def put(index: int, data: bytes, digest: bytes) -> str:
             nonlocal uploaded_any
@@ -323,6 +355,13 @@ class BackupRun:
                 progress=progress,
             )
             warnings = tar.wait() + warnings
+            warnings += member_index.finish()
+            if member_index.chain is None:
+                os.close(index_read)
+            index_check = self.store.put(folder + index_key, member_index.output, member_index.digest.digest())
+            if index_check != "verified":
+                server_check = index_check
+            index_object = Chunk(-1, index_key, 0, 0, len(member_index.output), member_index.digest.hexdigest())
             for warning in warnings:
                 log.warning("%s: %s", backup_set.name, warning)
             result.warnings.extend(warnings)
@@ -338,15 +377,17 @@ class BackupRun:
                 finished=utc_now(),
                 chunks=tuple(chunks),
                 bytes_read=progress.bytes_read,
-                bytes_stored=sum(c.size for c in chunks),
+                bytes_stored=sum(c.size for c in chunks) + index_object.size,
                 snapshot_sha256=snapshot_sha256,
                 server_checksum=server_check,
+                index=index_object,
             )
             raw = manifest.to_json()
             # the commit: from here on the backup exists
             self.store.put(folder + MANIFEST_NAME, raw, hashlib.sha256(raw).digest())
         except BaseException as exc:
             tar.kill()
+            member_index.kill()
             _unlink_quietly(new_snapshot)
             if uploaded_any or isinstance(exc, KeyboardInterrupt):
                 self._delete_folder_quietly(folder)

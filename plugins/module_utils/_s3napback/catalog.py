@@ -17,6 +17,7 @@ from urllib.parse import quote, unquote
 from .errors import StorageError
 
 MANIFEST_NAME = "manifest.json"
+INDEX_STEM = "index"  # the member index object: index.txt[.zst][.gpg]
 FORMAT_VERSION = 1
 
 
@@ -74,11 +75,17 @@ class Manifest:
     tool_version: str
     server_checksum: str = "unknown"  # "verified" when the store checked each chunk's SHA-256
     schedule: t.Mapping[str, t.Any] = field(default_factory=dict)
+    # tar's member index (``block N: NAME`` lines), compressed and encrypted like a chunk; None before 0.2
+    index: t.Optional[Chunk] = None
     format: int = FORMAT_VERSION
 
     @property
     def chunk_suffix(self) -> str:
         return chunk_suffix(self.compression, self.encryption)
+
+    def objects(self) -> t.List[Chunk]:
+        """Every stored object the backup needs besides its manifest: the chunks, then the index."""
+        return [*self.chunks, *([self.index] if self.index is not None else [])]
 
     def to_json(self) -> bytes:
         data = asdict(self)
@@ -93,14 +100,16 @@ class Manifest:
                     f"{where}: manifest format {data.get('format')!r} is not supported; upgrade s3napback"
                 )
             data["chunks"] = tuple(Chunk(**c) for c in data["chunks"])
+            if data.get("index") is not None:
+                data["index"] = Chunk(**data["index"])
             data["recipients"] = tuple(data["recipients"])
             return cls(**data)
         except (ValueError, TypeError, KeyError) as exc:
             raise StorageError(f"{where}: unreadable manifest ({exc}); the backup cannot be trusted") from None
 
 
-def chunk_suffix(compression: str, encryption: str) -> str:
-    suffix = ".tar"
+def chunk_suffix(compression: str, encryption: str, stem: str = ".tar") -> str:
+    suffix = stem
     if compression == "zstd":
         suffix += ".zst"
     elif compression == "gzip":

@@ -86,22 +86,30 @@ class Progress:
             self.chunks += 1
 
 
-class _Encoder:
-    """One chunk's compressor and gpg; a thread collects their output and its SHA-256."""
+class Encoder:
+    """One object's compressor and gpg; a thread collects their output and its SHA-256.
 
-    def __init__(self, stages: t.List[Stage]) -> None:
+    The input is written by the caller (``input_fd``), or, with ``source``, read by the first stage straight
+    from that descriptor (tar's member index). Without stages the raw bytes are the object.
+    """
+
+    def __init__(self, stages: t.List[Stage], source: t.Optional[int] = None) -> None:
         self.output = bytearray()
         self.digest = hashlib.sha256()
         self.chain: t.Optional[Chain] = None
         self.error: t.Optional[BaseException] = None
+        self.reader: t.Optional[threading.Thread] = None
+        output_fd = source
         if stages:
-            self.chain = Chain(stages, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-            self.input_fd = t.cast(t.IO[bytes], self.chain.stdin).fileno()
-            self.reader = threading.Thread(target=self._collect, daemon=True)
+            self.chain = Chain(stages, stdin=subprocess.PIPE if source is None else source, stdout=subprocess.PIPE)
+            if source is None:
+                self.input_fd = t.cast(t.IO[bytes], self.chain.stdin).fileno()
+            output_fd = t.cast(t.IO[bytes], self.chain.stdout).fileno()
+        if output_fd is not None:
+            self.reader = threading.Thread(target=self._collect, args=(output_fd,), daemon=True)
             self.reader.start()
 
-    def _collect(self) -> None:
-        fd = t.cast(t.IO[bytes], t.cast(Chain, self.chain).stdout).fileno()
+    def _collect(self, fd: int) -> None:
         block = bytearray(BLOCK)  # one reusable read buffer: no new bytes object per read
         view = memoryview(block)
         try:
@@ -120,11 +128,13 @@ class _Encoder:
         self.digest.update(block)
 
     def finish(self) -> t.List[str]:
-        if self.chain is None:
-            return []
-        close_quietly(self.chain.stdin)
-        self.reader.join()
-        warnings = self.chain.wait()
+        warnings: t.List[str] = []
+        if self.chain is not None:
+            close_quietly(self.chain.stdin)
+        if self.reader is not None:
+            self.reader.join()
+        if self.chain is not None:
+            warnings = self.chain.wait()
         if self.error is not None:  # pragma: no cover
             raise PipelineError(f"reading the encoder's output failed: {self.error}")
         return warnings
@@ -135,7 +145,7 @@ class _Encoder:
             self.chain.kill()
 
 
-def _move(source_fd: int, encoder: _Encoder, count: int) -> int:
+def _move(source_fd: int, encoder: Encoder, count: int) -> int:
     """Move up to ``count`` bytes from the source into the encoder; 0 means end of stream."""
     if encoder.chain is not None and hasattr(os, "splice"):
         try:
@@ -173,9 +183,9 @@ def upload_stream(
     failed = threading.Event()
     futures: t.List[Future] = []
     warnings: t.List[str] = []
-    encoders: t.List[_Encoder] = []
+    encoders: t.List[Encoder] = []
 
-    def finish_and_upload(index: int, encoder: _Encoder, offset: int, length: int) -> t.Tuple[Chunk, str]:
+    def finish_and_upload(index: int, encoder: Encoder, offset: int, length: int) -> t.Tuple[Chunk, str]:
         try:
             if failed.is_set():
                 encoder.kill()
@@ -206,7 +216,7 @@ def upload_stream(
                 if failed.is_set():
                     slots.release()
                     break
-                encoder = _Encoder(stages())
+                encoder = Encoder(stages())
                 encoders.append(encoder)
                 length = 0
                 while length < chunk_size:

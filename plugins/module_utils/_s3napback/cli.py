@@ -16,17 +16,18 @@ import typing as t
 
 from . import __version__
 from .backup import BackupRun, SetResult, store_settings
-from .catalog import list_sets, load_set, set_prefix
 from .config import Config, load_config
 from .errors import ConfigError, S3napbackError
+from .inventory import describe_set, load, now_utc, set_names
 from .preflight import run_checks
 from .progress import human
-from .restore import restore_set
+from .restore import RestoreResult, restore_set
 from .s3 import S3Store
+from .verify import verify_set
 
 log = logging.getLogger("s3napback")
 
-COMMANDS = ("backup", "list", "restore", "check")
+COMMANDS = ("backup", "list", "restore", "verify", "check")
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG, 4: logging.DEBUG}
 
 
@@ -71,6 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument("--to", dest="destination", required=True, metavar="DIR", help="empty or new folder")
     restore.add_argument("--gnupghome", metavar="DIR", help="GnuPG home holding the private key")
     restore.add_argument("--host", help="restore another host's backup (disaster recovery)")
+    restore.add_argument(
+        "--path",
+        dest="paths",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="only this file or folder (absolute, or relative to the set's folder); repeatable",
+    )
+    restore.add_argument(
+        "--overwrite", action="store_true", help="restore into a folder that is not empty (files are replaced)"
+    )
+    restore.add_argument(
+        "--salvage", action="store_true", help="after a damaged chunk, keep the files restored before it"
+    )
+
+    verify = sub.add_parser("verify", parents=[common], help="check that the committed backups can be restored")
+    verify.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
+    verify.add_argument("--host", help="another host's backups (default: HostName of the config)")
+    verify.add_argument("--read-data", action="store_true", help="download every object and check its SHA-256")
+    verify.add_argument(
+        "--gnupghome", metavar="DIR", help="also decrypt and read every archive with the private key in DIR"
+    )
+    verify.add_argument("--stale-hours", type=float, metavar="N", help="report a set whose newest good backup is older")
 
     check = sub.add_parser("check", parents=[common], help="check config, tools, keys, sources and bucket")
     check.add_argument(
@@ -137,55 +161,97 @@ def _store(config: Config) -> S3Store:
     return S3Store(store_settings(config))
 
 
+def _host_sets(args: argparse.Namespace, config: Config, store: S3Store) -> t.Tuple[str, t.List[str]]:
+    host = args.host or config.host_name
+    if args.sets:
+        return host, [s.name for s in config.select(args.sets)]
+    return host, set_names(store, config.s3_prefix, host, [s.name for s in config.sets])
+
+
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
     store = _store(config)
     store.check_bucket()
-    host = args.host or config.host_name
-    names = (
-        [s.name for s in config.select(args.sets)]
-        if args.sets
-        else sorted({*(s.name for s in config.sets), *list_sets(store, config.s3_prefix, host)})
-    )
-    rows = []
-    for name in names:
-        listing = load_set(store, set_prefix(config.s3_prefix, host, name))
-        for m in sorted(listing.committed, key=lambda m: m.seq):
-            rows.append(
-                {
-                    "host": host,
-                    "set": name,
-                    "backup_id": m.backup_id,
-                    "kind": m.kind,
-                    "base": m.parent,
-                    "full": m.full,
-                    "slot": m.slot,
-                    "day": m.day,
-                    "finished": m.finished,
-                    "bytes_read": m.bytes_read,
-                    "bytes_stored": m.bytes_stored,
-                    "chunks": len(m.chunks),
-                }
-            )
-        for backup_id in sorted(listing.leftovers):
-            rows.append({"host": host, "set": name, "backup_id": backup_id, "kind": "INCOMPLETE"})
+    host, names = _host_sets(args, config, store)
+    now = now_utc()
+    sets = [describe_set(load(store, config.s3_prefix, host, name), host, name, now) for name in names]
     if args.json:
+        rows = [row for info in sets for row in info["backups"]]
+        rows += [
+            {"host": host, "set": info["set"], "backup_id": backup_id, "kind": "INCOMPLETE"}
+            for info in sets
+            for backup_id in info["incomplete"]
+        ]
         say(json.dumps(rows, indent=1))
         return 0
-    header = (
-        f"{'SET':<28} {'BACKUP':<28} {'KIND':<4} {'BASE':<28} {'SLOT':>4} {'FINISHED':<20} "
+    say(f"host {host}")
+    say(
+        f"{'BACKUP':<28} {'KIND':<4} {'BASE':<28} {'SLOT':>4} {'FINISHED':<20} {'AGE':>7} "
         f"{'READ':>10} {'STORED':>10} {'CHUNKS':>6}"
     )
-    say(f"host {host}")
-    say(header)
-    for row in rows:
-        if row["kind"] == "INCOMPLETE":
-            say(f"{row['set']:<28} {row['backup_id']:<28} (incomplete: no manifest; removed by the next backup)")
-            continue
-        say(
-            f"{row['set']:<28} {row['backup_id']:<28} {row['kind']:<4} {row['base'] or '-':<28} {row['slot']:>4} "
-            f"{row['finished']:<20} {human(row['bytes_read']):>10} {human(row['bytes_stored']):>10} {row['chunks']:>6}"
-        )
+    for info in sets:
+        say(f"{info['set']}:")
+        for row in info["backups"]:
+            note = "" if row["restorable"] else "  (not restorable: its chain is incomplete)"
+            say(
+                f"{row['backup_id']:<28} {row['kind']:<4} {row['base'] or '-':<28} {row['slot']:>4} "
+                f"{row['finished']:<20} {_age(row['age_hours']):>7} {human(row['bytes_read']):>10} "
+                f"{human(row['bytes_stored']):>10} {row['chunks']:>6}{note}"
+            )
+        for backup_id in info["incomplete"]:
+            say(f"{backup_id:<28} (incomplete: no manifest; removed by the next backup)")
+        moments = info["restorable"]
+        if moments:
+            say(f"  restorable to {len(moments)} moments, from {moments[0]['finished']} to {moments[-1]['finished']}")
+        else:
+            say("  nothing restorable")
     return 0
+
+
+def _age(hours: t.Optional[float]) -> str:
+    if hours is None:
+        return "?"
+    return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.1f}d"
+
+
+def cmd_verify(args: argparse.Namespace, config: Config) -> int:
+    store = _store(config)
+    store.check_bucket()
+    host, names = _host_sets(args, config, store)
+    level = "archive" if args.gnupghome else "data" if args.read_data else "objects"
+    now = now_utc()
+    reports = [
+        verify_set(
+            store,
+            load(store, config.s3_prefix, host, name),
+            host,
+            name,
+            level=level,
+            gnupghome=args.gnupghome,
+            parallel=config.parallel,
+            stale_hours=args.stale_hours,
+            now=now,
+        )
+        for name in names
+    ]
+    if args.json:
+        say(json.dumps(reports, indent=1))
+    else:
+        for report in reports:
+            say(describe_report(report))
+            for problem in report["problems"]:
+                say(f"  problem: {problem}")
+    return 0 if all(r["status"] == "ok" for r in reports) else 1
+
+
+def describe_report(report: t.Dict[str, t.Any]) -> str:
+    head = f"{report['host']} {report['set']}: {report['status'].upper()} ({report['level']})"
+    if not report["last_good"]:
+        return head + ": no good backup"
+    return (
+        f"{head}: last good {report['last_good']} ({_age(report['last_good_age_hours'])} ago), "
+        f"restorable from {report['restorable_from']} to {report['restorable_to']}, "
+        f"{len(report['good'])} of {len(report['backups'])} backups good"
+    )
 
 
 def cmd_restore(args: argparse.Namespace, config: Config) -> int:
@@ -205,15 +271,26 @@ def cmd_restore(args: argparse.Namespace, config: Config) -> int:
         gnupghome=args.gnupghome,
         parallel=config.parallel,
         show_progress=sys.stderr.isatty(),
+        paths=args.paths,
+        overwrite=args.overwrite,
+        salvage=args.salvage,
     )
     if args.json:
         say(json.dumps(result.as_dict(), indent=1))
     else:
-        say(
-            f"{result.set}: restored {result.target} ({' -> '.join(result.chain)}) into {result.destination}: "
-            f"{human(result.bytes_downloaded)} downloaded in {result.chunks} chunks"
-        )
+        say(describe_restore(result))
     return 0
+
+
+def describe_restore(result: RestoreResult) -> str:
+    what = f"{result.members} members of " if result.paths else ""
+    return (
+        f"{result.set}: restored {what}{result.target} ({' -> '.join(result.chain)}) into {result.destination}: "
+        f"downloaded {human(result.bytes_downloaded)} in {result.chunks} chunks"
+        + (f" and {result.indexes} member indexes" if result.indexes else "")
+        + ", "
+        f"of {human(result.bytes_total)} in {result.chunks_total} stored"
+    )
 
 
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
@@ -226,7 +303,13 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
-HANDLERS = {"backup": cmd_backup, "list": cmd_list, "restore": cmd_restore, "check": cmd_check}
+HANDLERS = {
+    "backup": cmd_backup,
+    "list": cmd_list,
+    "restore": cmd_restore,
+    "verify": cmd_verify,
+    "check": cmd_check,
+}
 
 
 def main(argv: t.Optional[t.Sequence[str]] = None) -> int:

@@ -10,6 +10,7 @@ No shell is involved: every stage is an argv list, so nothing is ever re-parsed.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import threading
@@ -19,6 +20,21 @@ from dataclasses import dataclass, field
 from .errors import PipelineError
 
 STDERR_TAIL = 2000  # characters of a failing tool's stderr kept for its error message
+PIPE_SIZE = 1 << 20  # the most an unprivileged process may ask for (fs.pipe-max-size's default)
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)  # Python < 3.10 lacks the name, Linux has the call
+
+
+def enlarge_pipe(handle: t.Optional[t.IO[bytes]]) -> None:
+    """Give a pipe 1 MiB instead of 64 KiB: 16 times fewer wake-ups and system calls for every stage.
+
+    Best effort: where the call is refused (another OS, a lower limit) the default size only costs CPU.
+    """
+    if handle is None:
+        return
+    try:
+        fcntl.fcntl(handle.fileno(), _F_SETPIPE_SZ, PIPE_SIZE)
+    except OSError:
+        pass
 
 
 @dataclass
@@ -27,6 +43,8 @@ class Stage:
     argv: t.List[str]
     ok_codes: t.Tuple[int, ...] = (0,)
     warn_codes: t.Tuple[int, ...] = ()  # exit codes that mean "done, with a warning" (tar's 1)
+    pass_fds: t.Tuple[int, ...] = ()  # descriptors the tool writes to besides stdout (tar's member index)
+    quiet: t.Tuple[bytes, ...] = ()  # stderr lines ending so are chatter, not causes (tar -v's "Directory is new")
     process: t.Optional[subprocess.Popen] = None
     stderr_tail: str = ""
     _reader: t.Optional[threading.Thread] = field(default=None, repr=False)
@@ -41,6 +59,8 @@ def _drain_stderr(stage: Stage) -> None:
     stream = t.cast(t.IO[bytes], t.cast(subprocess.Popen, stage.process).stderr)
     tail = b""
     for line in iter(stream.readline, b""):
+        if stage.quiet and line.rstrip().endswith(stage.quiet):
+            continue
         tail = (tail + line)[-STDERR_TAIL:]
     stage.stderr_tail = tail.decode("utf-8", "replace")
 
@@ -68,9 +88,13 @@ class Chain:
                         stderr=subprocess.PIPE,
                         env=dict(env) if env is not None else None,
                         close_fds=True,
+                        pass_fds=stage.pass_fds,
                     )
                 except OSError as exc:
                     raise PipelineError(f"cannot start {stage.name} ({stage.argv[0]}): {exc.strerror}") from None
+                if position == 0 and stdin == subprocess.PIPE:
+                    enlarge_pipe(stage.process.stdin)
+                enlarge_pipe(stage.process.stdout)
                 # the parent must not keep the upstream pipe open, or the downstream never sees EOF
                 upstream = self.stages[position - 1].process if position > 0 else None
                 if upstream is not None and upstream.stdout is not None:

@@ -3,9 +3,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Restore a set to a moment: the newest FULL at or before it, then its DIFFs in order.
 
-Chunks are downloaded and decrypted in parallel (each stands alone), checked against the manifest's size and
-SHA-256 *before* gpg sees them, and fed in order into one decompressor and GNU tar, which extracts with
-incremental semantics (``--listed-incremental=/dev/null``) so files deleted between backups stay deleted.
+Chunks are downloaded in parallel (each stands alone), checked against the manifest's size and SHA-256
+*before* gpg sees them, and fed in order into one decompressor and GNU tar, which extracts with incremental
+semantics (``--listed-incremental=/dev/null``) so files deleted between backups stay deleted.
+
+Into an empty destination, tar extracts into a hidden staging folder inside it, whose contents are moved into
+place only when every chunk of the chain has passed its checks: a damaged chunk leaves the destination as it
+was. With ``overwrite`` (a destination that is not empty) every chunk is downloaded and checked first, then
+again to extract. ``paths`` restores some members only: the backup's member index says which byte ranges of
+the stream hold them, and only the chunks holding those bytes are downloaded.
 """
 
 from __future__ import annotations
@@ -14,15 +20,34 @@ import datetime
 import hashlib
 import logging
 import os
+import shutil
 import subprocess
+import tempfile
+import threading
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
-from .catalog import Chunk, Manifest, chain_of, load_set, set_prefix
+from .catalog import Chunk, Manifest, SetListing, chain_of, load_set, set_prefix
 from .chunks import Progress, decompress_stage, keep_large_buffers_off_the_heap
 from .errors import PipelineError, RestoreError, S3napbackError
 from .keys import decrypt_argv
+from .members import (
+    END_OF_ARCHIVE,
+    Member,
+    chunks_for,
+    exists_in,
+    member_at,
+    member_path,
+    names_before,
+    parse_dumpdirs,
+    parse_index,
+    ranges_of,
+    renames_in,
+    require_index,
+    select,
+    slices_in,
+)
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
 
@@ -36,9 +61,14 @@ class RestoreResult:
     target: str
     chain: t.List[str]
     destination: str
+    paths: t.List[str] = field(default_factory=list)
     bytes_downloaded: int = 0
-    bytes_written: int = 0
-    chunks: int = 0
+    bytes_total: int = 0  # what downloading every object of the chain would take
+    bytes_written: int = 0  # of the archive stream fed to tar
+    chunks: int = 0  # downloads of archive chunks (twice each with overwrite: checked, then extracted)
+    indexes: int = 0  # member indexes read (partial restores)
+    chunks_total: int = 0  # stored objects of the chain, indexes included
+    members: t.Optional[int] = None  # with paths: how many members were restored
     warnings: t.List[str] = field(default_factory=list)
 
     def as_dict(self) -> t.Dict[str, t.Any]:
@@ -74,17 +104,24 @@ def resolve_moment(committed: t.Sequence[Manifest], at: str) -> Manifest:
     return candidates[-1]
 
 
-def _check_destination(destination: str) -> None:
+STAGING_PREFIX = ".s3napback-restore-"
+
+
+def prepare_destination(destination: str, overwrite: bool) -> bool:
+    """Check or create the destination; True when it was created (and is removed again on failure)."""
     if os.path.lexists(destination):
         if not os.path.isdir(destination):
             raise RestoreError(f"destination {destination} exists and is not a folder")
-        if os.listdir(destination):
-            raise RestoreError(f"destination {destination} is not empty; choose an empty or new folder")
-    else:
-        try:
-            os.makedirs(destination, mode=0o700)
-        except OSError as exc:
-            raise RestoreError(f"cannot create destination {destination}: {exc.strerror}") from None
+        if not overwrite and os.listdir(destination):
+            raise RestoreError(
+                f"destination {destination} is not empty; choose an empty or new folder, or overwrite it on purpose"
+            )
+        return False
+    try:
+        os.makedirs(destination, mode=0o700)
+    except OSError as exc:
+        raise RestoreError(f"cannot create destination {destination}: {exc.strerror}") from None
+    return True
 
 
 def tar_extract_stage(destination: str) -> Stage:
@@ -97,6 +134,8 @@ def tar_extract_stage(destination: str) -> Stage:
         "--xattrs",
         "--xattrs-include=*",
         "--preserve-permissions",
+        # never --absolute-names: tar then strips leading "/", skips members with "..", and creates symlinks
+        # that point outside only after every other member, so no member is written through one
         f"--directory={destination}",
     ]
     if os.geteuid() == 0:
@@ -104,78 +143,114 @@ def tar_extract_stage(destination: str) -> Stage:
     return Stage("tar", argv)
 
 
+def decode_stages(manifest: Manifest, gnupghome: t.Optional[str]) -> t.List[Stage]:
+    stages = [Stage("gpg", decrypt_argv(gnupghome))] if manifest.encryption == "gpg" else []
+    return stages + decompress_stage(manifest.compression)
+
+
+def explain_gpg(where: str, stage: Stage, gnupghome: t.Optional[str]) -> RestoreError:
+    detail = " ".join(stage.stderr_tail.split())
+    if "no secret key" in detail.lower():
+        return RestoreError(
+            f"{where}: no private key for it in {gnupghome or 'the default GnuPG home'}; "
+            "pass --gnupghome with the backup's private key"
+        )
+    return RestoreError(f"{where}: gpg could not decrypt it: {detail[-300:]}")
+
+
 class Restorer:
     def __init__(
-        self, store: t.Any, *, parallel: int = 4, gnupghome: t.Optional[str] = None, show_progress: bool = False
+        self, store: t.Any, *, parallel: int = 4, gnupghome: t.Optional[str] = None, progress: Progress
     ) -> None:
         self.store = store
         self.parallel = max(1, parallel)
         self.gnupghome = gnupghome
-        self.show_progress = show_progress
+        self.progress = progress
+        self.feeders: t.Dict[int, threading.Thread] = {}
+        self.indexes_read = 0
 
     def fetch(self, folder: str, manifest: Manifest, chunk: Chunk) -> bytes:
-        """Download one chunk and check it against the manifest; gpg never sees a damaged chunk."""
+        """Download one object and check it against the manifest; gpg never sees a damaged chunk."""
         data = self.store.get(folder + chunk.key)
-        where = f"chunk {chunk.key} of backup {manifest.backup_id}"
-        if len(data) != chunk.size:
-            raise RestoreError(f"{where} has {len(data)} bytes, the manifest says {chunk.size}: the object is damaged")
-        if hashlib.sha256(data).hexdigest() != chunk.sha256:
-            raise RestoreError(f"{where} fails its SHA-256 check: the object is corrupted; nothing of it was used")
+        check_object(data, chunk, manifest)
+        self.progress.add_uploaded(len(data))
         return data
 
-    def decrypt_into(self, manifest: Manifest, chunk: Chunk, data: bytes, fd: int) -> None:
-        """Run gpg on one chunk with its output going straight into the decompressor (no copy in Python)."""
-        where = f"chunk {chunk.key} of backup {manifest.backup_id}"
-        gpg = Chain([Stage("gpg", decrypt_argv(self.gnupghome))], stdin=subprocess.PIPE, stdout=fd)
-        try:
-            write_all(t.cast(t.IO[bytes], gpg.stdin).fileno(), data)
-        except BrokenPipeError:
-            pass  # gpg gave up early: its exit status and message say why
-        finally:
-            close_quietly(gpg.stdin)
-        try:
-            gpg.wait()
-        except PipelineError:
-            detail = " ".join(gpg.stages[0].stderr_tail.split())
-            if "no secret key" in detail.lower():
-                raise RestoreError(
-                    f"{where}: no private key for it in {self.gnupghome or 'the default GnuPG home'}; "
-                    "pass --gnupghome with the backup's private key"
-                ) from None
-            raise RestoreError(f"{where}: gpg could not decrypt it: {detail[-300:]}") from None
+    def fetch_in_order(
+        self, folder: str, manifest: Manifest, chunks: t.Sequence[Chunk]
+    ) -> t.Iterator[t.Tuple[Chunk, bytes]]:
+        """Yield ``chunks`` in order, downloading up to ``parallel`` ahead: memory holds at most that many."""
+        pending: t.List[Future] = []
+        with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="s3napback-fetch") as pool:
+            try:
+                following = 0
+                for chunk in chunks:
+                    while following < len(chunks) and len(pending) < self.parallel:
+                        pending.append(pool.submit(self.fetch, folder, manifest, chunks[following]))
+                        following += 1
+                    yield chunk, pending.pop(0).result()
+            finally:
+                for future in pending:
+                    future.cancel()
 
-    def extract(self, prefix: str, manifest: Manifest, destination: str, progress: Progress) -> None:
-        folder = prefix + manifest.backup_id + "/"
+    def decode(self, manifest: Manifest, chunk: Chunk, data: bytes, stdout: t.Any) -> Chain:
+        """Start gpg and the decompressor on one chunk; a thread feeds them ``data``."""
+        chain = Chain(decode_stages(manifest, self.gnupghome), stdin=subprocess.PIPE, stdout=stdout)
+
+        self.feeders[id(chain)] = threading.Thread(target=_feed, args=(chain, data), daemon=True)
+        self.feeders[id(chain)].start()
+        return chain
+
+    def finish_decode(self, chain: Chain, manifest: Manifest, chunk: Chunk) -> None:
+        """Wait for a chunk's decoder; a failure names the chunk (and a missing key, as such)."""
+        feeder = self.feeders.pop(id(chain), None)
+        if feeder is not None:
+            feeder.join()
+        try:
+            chain.wait()
+        except PipelineError as exc:
+            where = f"chunk {chunk.key} of backup {manifest.backup_id}"
+            if chain.stages[0].name == "gpg" and chain.stages[0].process and chain.stages[0].process.returncode:
+                raise explain_gpg(where, chain.stages[0], self.gnupghome) from None
+            raise RestoreError(f"{where}: {exc}") from None
+
+    def member_index(self, folder: str, manifest: Manifest) -> t.Optional[t.List[Member]]:
+        """The backup's members, from its encrypted index; None for backups made without one."""
+        if manifest.index is None:
+            return None
+        data = self.fetch(folder, manifest, manifest.index)
+        self.indexes_read += 1
+        decoder = self.decode(manifest, manifest.index, data, subprocess.PIPE)
+        text = t.cast(t.IO[bytes], decoder.stdout).read()
+        self.finish_decode(decoder, manifest, manifest.index)
+        length = max((c.offset + c.length for c in manifest.chunks), default=0)
+        return parse_index(text, length)
+
+    def extract_whole(self, folder: str, manifest: Manifest, destination: str) -> None:
+        """Every chunk in order, each decrypted straight into one decompressor and tar (no copy in Python)."""
+        self.stream_whole(folder, manifest, tar_extract_stage(destination), stdout=None)
+
+    def stream_whole(self, folder: str, manifest: Manifest, tar: Stage, stdout: t.Any) -> None:
+        """The backup's whole archive stream into ``tar`` (extracting, or listing to check it reads)."""
         chain = Chain(
-            [*decompress_stage(manifest.compression), tar_extract_stage(destination)],
+            [*decompress_stage(manifest.compression), tar],
             stdin=subprocess.PIPE,
-            stdout=None,
+            stdout=stdout,
         )
         fd = t.cast(t.IO[bytes], chain.stdin).fileno()
-        pending: t.List[Future] = []
         try:
-            with ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="s3napback-fetch") as pool:
-                chunks = list(manifest.chunks)
-                next_index = 0
-                for chunk in chunks:
-                    # at most `parallel` chunks in memory: the one being written and those downloading
-                    while next_index < len(chunks) and len(pending) < self.parallel:
-                        pending.append(pool.submit(self.fetch, folder, manifest, chunks[next_index]))
-                        next_index += 1
-                    data = pending.pop(0).result()
-                    progress.add_read(chunk.length)
-                    progress.add_uploaded(chunk.size)
-                    if manifest.encryption == "gpg":
-                        self.decrypt_into(manifest, chunk, data, fd)
-                    else:
-                        try:
-                            write_all(fd, data)
-                        except BrokenPipeError:
-                            break  # tar or the decompressor gave up: wait() names it
-                    del data
+            for chunk, data in self.fetch_in_order(folder, manifest, manifest.chunks):
+                self.progress.add_read(chunk.length)
+                if manifest.encryption == "gpg":
+                    gpg = Chain([Stage("gpg", decrypt_argv(self.gnupghome))], stdin=subprocess.PIPE, stdout=fd)
+                    _feed(gpg, data)
+                    self.finish_decode(gpg, manifest, chunk)
+                else:
+                    write_all(fd, data)
+                del data
+        except BrokenPipeError:
+            pass  # tar or the decompressor gave up: wait() names why
         except BaseException:
-            for future in pending:
-                future.cancel()
             close_quietly(chain.stdin)
             chain.kill()
             raise
@@ -183,7 +258,120 @@ class Restorer:
         try:
             chain.wait()
         except PipelineError as exc:
+            raise RestoreError(f"reading the archive of backup {manifest.backup_id} failed: {exc}") from None
+
+    def iter_ranges(self, folder: str, manifest: Manifest, ranges: t.Sequence[t.Tuple[int, int]]) -> t.Iterator[bytes]:
+        """The bytes of ``ranges`` of the archive stream: each needed chunk is decoded on its own and cut."""
+        for chunk, data in self.fetch_in_order(folder, manifest, chunks_for(manifest.chunks, ranges)):
+            decoder = self.decode(manifest, chunk, data, subprocess.PIPE)
+            del data
+            source = t.cast(t.IO[bytes], decoder.stdout).fileno()
+            position = 0
+            try:
+                for low, high in slices_in(chunk, ranges):
+                    position = _skip(source, low - position, position)
+                    while position < high:
+                        block = os.read(source, min(high - position, 1 << 20))
+                        if not block:
+                            raise RestoreError(
+                                f"chunk {chunk.key} of backup {manifest.backup_id} decoded to fewer bytes than "
+                                "its manifest says; the backup is damaged"
+                            )
+                        position += len(block)
+                        self.progress.add_read(len(block))
+                        yield block
+            finally:
+                _drain(source)  # the rest of the chunk is not wanted; let the decoder finish
+                self.finish_decode(decoder, manifest, chunk)
+
+    def extract_ranges(
+        self, folder: str, manifest: Manifest, ranges: t.Sequence[t.Tuple[int, int]], destination: str
+    ) -> None:
+        """Only the bytes of ``ranges``, then an end-of-archive marker: tar sees a smaller, valid archive."""
+        tar = Chain([tar_extract_stage(destination)], stdin=subprocess.PIPE, stdout=None)
+        fd = t.cast(t.IO[bytes], tar.stdin).fileno()
+        try:
+            for block in self.iter_ranges(folder, manifest, ranges):
+                write_all(fd, block)
+            write_all(fd, END_OF_ARCHIVE)
+        except BrokenPipeError:
+            pass  # tar gave up: wait() names why
+        except BaseException:
+            close_quietly(tar.stdin)
+            tar.kill()
+            raise
+        close_quietly(tar.stdin)
+        try:
+            tar.wait()
+        except PipelineError as exc:
             raise RestoreError(f"extracting backup {manifest.backup_id} failed: {exc}") from None
+
+    def dumpdirs(self, folder: str, manifest: Manifest, members: t.Sequence[Member]) -> t.Dict[str, t.List[str]]:
+        """What each folder of an incremental backup held, from its folder members (at the archive's start)."""
+        folders = [m for m in members if m.is_dir]
+        data = b"".join(self.iter_ranges(folder, manifest, ranges_of(folders)))
+        return parse_dumpdirs(data + END_OF_ARCHIVE)
+
+    def verify_all(self, folder: str, manifest: Manifest, chunks: t.Sequence[Chunk]) -> None:
+        """Download and check ``chunks`` without using them (the pass before writing into a full folder)."""
+        for _chunk, data in self.fetch_in_order(folder, manifest, chunks):
+            del data
+
+
+def check_object(data: bytes, chunk: Chunk, manifest: Manifest) -> None:
+    where = f"chunk {chunk.key} of backup {manifest.backup_id}"
+    if len(data) != chunk.size:
+        raise RestoreError(f"{where} has {len(data)} bytes, the manifest says {chunk.size}: the object is damaged")
+    if hashlib.sha256(data).hexdigest() != chunk.sha256:
+        raise RestoreError(f"{where} fails its SHA-256 check: the object is corrupted; nothing of it was used")
+
+
+def _feed(chain: Chain, data: bytes) -> None:
+    try:
+        write_all(t.cast(t.IO[bytes], chain.stdin).fileno(), data)
+    except BrokenPipeError:
+        pass  # the tool gave up early: its exit status and message say why
+    finally:
+        close_quietly(chain.stdin)
+
+
+def _skip(fd: int, count: int, position: int) -> int:
+    while count > 0:
+        block = os.read(fd, min(count, 1 << 20))
+        if not block:
+            raise RestoreError("a chunk decoded to fewer bytes than its manifest says; the backup is damaged")
+        count -= len(block)
+        position += len(block)
+    return position
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 1 << 20):
+            pass
+    except OSError:
+        pass
+
+
+def _move_into_place(staging: str, destination: str) -> None:
+    for name in os.listdir(staging):
+        os.replace(os.path.join(staging, name), os.path.join(destination, name))
+    os.rmdir(staging)
+
+
+def _check_chain_objects(listing: SetListing, chain: t.Sequence[Manifest]) -> None:
+    """Cheap check of the whole chain before anything is written: every object present with its size."""
+    for manifest in chain:
+        stored = dict(listing.keys.get(manifest.backup_id, []))
+        for chunk in manifest.objects():
+            key = listing.prefix + manifest.backup_id + "/" + chunk.key
+            if key not in stored:
+                raise RestoreError(f"chunk {chunk.key} of backup {manifest.backup_id} is missing from the bucket")
+            if stored[key] != chunk.size:
+                raise RestoreError(
+                    f"chunk {chunk.key} of backup {manifest.backup_id} has {stored[key]} bytes, "
+                    f"the manifest says {chunk.size}: the object is damaged"
+                )
 
 
 def restore_set(
@@ -197,8 +385,11 @@ def restore_set(
     gnupghome: t.Optional[str] = None,
     parallel: int = 4,
     show_progress: bool = False,
+    paths: t.Sequence[str] = (),
+    overwrite: bool = False,
+    salvage: bool = False,
 ) -> RestoreResult:
-    """Restore set ``name`` of ``host`` as it was at ``at`` into the empty folder ``destination``."""
+    """Restore set ``name`` of ``host`` as it was at ``at`` into ``destination`` (empty unless ``overwrite``)."""
     set_folder = set_prefix(prefix, host, name)
     listing = load_set(store, set_folder)
     if not listing.committed:
@@ -208,32 +399,195 @@ def restore_set(
         chain = chain_of(target, listing.committed)
     except S3napbackError as exc:
         raise RestoreError(str(exc)) from None
-    # cheap check of the whole chain before anything is written: every chunk present with its size
-    for manifest in chain:
-        stored = dict(listing.keys.get(manifest.backup_id, []))
-        for chunk in manifest.chunks:
-            key = set_folder + manifest.backup_id + "/" + chunk.key
-            if key not in stored:
-                raise RestoreError(f"chunk {chunk.key} of backup {manifest.backup_id} is missing from the bucket")
-            if stored[key] != chunk.size:
-                raise RestoreError(
-                    f"chunk {chunk.key} of backup {manifest.backup_id} has {stored[key]} bytes, "
-                    f"the manifest says {chunk.size}: the object is damaged"
-                )
-    _check_destination(destination)
-    result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination)
+    _check_chain_objects(listing, chain)
+    destination = os.path.abspath(destination)
+    if os.path.isdir(destination) and not overwrite and os.listdir(destination):
+        prepare_destination(destination, overwrite)  # raises the "not empty" error before any download
+    result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination, list(paths))
+    result.bytes_total = sum(c.size for m in chain for c in m.objects())
+    result.chunks_total = sum(len(m.objects()) for m in chain)
     keep_large_buffers_off_the_heap()
-    restorer = Restorer(store, parallel=parallel, gnupghome=gnupghome)
     progress = Progress()
+    restorer = Restorer(store, parallel=parallel, gnupghome=gnupghome, progress=progress)
     line = ProgressLine(f"restore {name}", progress) if show_progress else None
     try:
-        for manifest in chain:
-            log.info("%s: extracting %s (%s, %d chunks)", name, manifest.backup_id, manifest.kind, len(manifest.chunks))
-            restorer.extract(set_folder, manifest, destination, progress)
+        plans = _plan(restorer, set_folder, chain, name, paths)
+        created = prepare_destination(destination, overwrite)
+        if overwrite:
+            for plan in plans:
+                restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
+            _extract_chain(restorer, set_folder, plans, destination)
+        else:
+            _extract_staged(restorer, set_folder, plans, destination, created=created, salvage=salvage)
     finally:
         if line is not None:
             line.stop()
     result.bytes_downloaded = progress.bytes_uploaded
     result.bytes_written = progress.bytes_read
-    result.chunks = progress.chunks
+    result.chunks = progress.chunks - restorer.indexes_read
+    result.indexes = restorer.indexes_read
+    if paths:
+        result.members = len({m.name for plan in plans for m in plan.selected})
+        result.warnings += [f"{path} did not exist at that moment" for plan in plans for path in plan.absent]
     return result
+
+
+@dataclass
+class BackupPlan:
+    """What to extract from one backup of the chain."""
+
+    manifest: Manifest
+    ranges: t.Optional[t.List[t.Tuple[int, int]]] = None  # None: the whole stream
+    members: t.Optional[t.List[Member]] = None  # from the member index, when it was read
+    dumpdirs: t.Optional[t.Dict[str, t.List[str]]] = None  # a DIFF's folder records, for partial restores
+    wanted: t.List[str] = field(default_factory=list)  # the wanted paths under this backup's names
+    selected: t.List[Member] = field(default_factory=list)
+    renames: t.List[t.Tuple[str, str]] = field(default_factory=list)  # to replay before extracting
+    absent: t.List[str] = field(default_factory=list)  # wanted paths that did not exist at the moment
+
+    def chunks(self) -> t.List[Chunk]:
+        return list(self.manifest.chunks) if self.ranges is None else chunks_for(self.manifest.chunks, self.ranges)
+
+
+def _plan(
+    restorer: Restorer,
+    set_folder: str,
+    chain: t.Sequence[Manifest],
+    name: str,
+    paths: t.Sequence[str],
+    *,
+    with_parents: bool = False,
+) -> t.List[BackupPlan]:
+    """For each backup of the chain, what to extract; with ``paths``, from its member index.
+
+    Paths are named as they were at the restored moment. Walking the chain backwards, the renames each DIFF
+    records (in its folders' dumpdirs) give their names in earlier backups. Each backup then contributes the
+    members under those names; the renames are replayed between backups, and a wanted path that did not exist
+    at the moment is left out, as a whole restore would.
+    """
+    if not paths:
+        return [BackupPlan(m) for m in chain]
+    wanted = [member_path(p, chain[-1].source) for p in paths]
+    if "" in wanted:
+        return [BackupPlan(m) for m in chain]  # the set's own folder: everything
+    plans = [BackupPlan(m) for m in chain]
+    for plan in plans:
+        folder = set_folder + plan.manifest.backup_id + "/"
+        plan.members = require_index(restorer.member_index(folder, plan.manifest), plan.manifest.backup_id)
+        if plan.manifest.kind != "FULL":
+            plan.dumpdirs = restorer.dumpdirs(folder, plan.manifest, plan.members)
+    names = wanted
+    for plan in reversed(plans):
+        plan.wanted = names
+        renames = renames_in(plan.dumpdirs or {})
+        names = names_before(names, renames)
+        plan.selected = select(t.cast(t.List[Member], plan.members), plan.wanted, with_parents=with_parents)
+        plan.ranges = ranges_of(plan.selected)
+        selected_folders = {m.name for m in plan.selected if m.is_dir}
+        # renames recorded by a folder member tar extracts are done by tar; the others we do ourselves
+        plan.renames = [(source, dest) for owner, source, dest in renames if owner not in selected_folders]
+    target = plans[-1]
+    present = [w for w in wanted if exists_in(w, t.cast(t.List[Member], target.members), target.dumpdirs)]
+    if not present:
+        raise RestoreError(
+            f"nothing in {name} at {target.manifest.backup_id} matches {', '.join(paths)}; "
+            "give paths as absolute or relative to the set's folder, as they were at that moment"
+        )
+    target.absent = [w for w in wanted if w not in present]
+    return plans
+
+
+def _extract(restorer: Restorer, set_folder: str, plan: BackupPlan, destination: str) -> None:
+    folder = set_folder + plan.manifest.backup_id + "/"
+    for source, dest in plan.renames:
+        _rename_inside(destination, source, dest)
+    log.info("extracting %s (%s, %d chunks)", plan.manifest.backup_id, plan.manifest.kind, len(plan.chunks()))
+    if plan.ranges is None:
+        restorer.extract_whole(folder, plan.manifest, destination)
+    elif plan.ranges:
+        restorer.extract_ranges(folder, plan.manifest, plan.ranges, destination)
+    for path in plan.absent:
+        _remove_inside(destination, path)
+
+
+def _inside(root: str, member: str) -> str:
+    path = os.path.normpath(os.path.join(root, member))
+    if os.path.commonpath([root, path]) != os.path.normpath(root):
+        raise RestoreError(f"the backup names {member!r}, which is outside the destination")  # pragma: no cover
+    return path
+
+
+def _rename_inside(root: str, source: str, dest: str) -> None:
+    """Replay a rename a DIFF records, for the part of it that was restored."""
+    old, new = _inside(root, source), _inside(root, dest)
+    if os.path.lexists(old) and not os.path.lexists(new):
+        os.makedirs(os.path.dirname(new), exist_ok=True)
+        os.rename(old, new)
+
+
+def _remove_inside(root: str, member: str) -> None:
+    path = _inside(root, member)
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _extract_staged(
+    restorer: Restorer,
+    set_folder: str,
+    plans: t.Sequence[BackupPlan],
+    destination: str,
+    *,
+    created: bool,
+    salvage: bool,
+) -> None:
+    """Extract into a staging folder inside ``destination``; move its contents into place only when all passed."""
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination)
+    try:
+        for position, plan in enumerate(plans):
+            try:
+                _extract(restorer, set_folder, plan, staging)
+            except RestoreError as exc:
+                if not salvage or position == 0 and not os.listdir(staging):
+                    raise
+                cut = _salvage(restorer, set_folder, plan, staging, str(exc))
+                _move_into_place(staging, destination)
+                unused = ", ".join(p.manifest.backup_id for p in plans[position + 1 :])
+                raise RestoreError(
+                    f"{exc}; --salvage kept what came before it in {destination}"
+                    + (f" (without {cut}, which the damage cuts)" if cut else "")
+                    + (f"; the later backups {unused} were not applied" if unused else "")
+                ) from None
+        _move_into_place(staging, destination)
+    except BaseException:
+        if os.path.isdir(staging):  # not salvaged: leave the destination as it was
+            shutil.rmtree(staging, ignore_errors=True)
+            if created:
+                shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+def _salvage(restorer: Restorer, set_folder: str, plan: BackupPlan, staging: str, error: str) -> t.Optional[str]:
+    """After a damaged chunk: remove the one member the damage cut in two, so only whole files remain."""
+    bad = next((c for c in plan.manifest.chunks if c.key in error), None)
+    if bad is None:
+        return None
+    members = plan.members
+    if members is None:
+        try:
+            members = restorer.member_index(set_folder + plan.manifest.backup_id + "/", plan.manifest)
+        except S3napbackError:
+            members = None
+    cut = member_at(members or [], bad.offset)
+    if cut is None or cut.is_dir:
+        return None
+    path = os.path.join(staging, cut.name)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        os.unlink(path)
+    return cut.name
+
+
+def _extract_chain(restorer: Restorer, set_folder: str, plans: t.Sequence[BackupPlan], destination: str) -> None:
+    for plan in plans:
+        _extract(restorer, set_folder, plan, destination)
