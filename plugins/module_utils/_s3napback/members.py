@@ -197,10 +197,14 @@ def names_before(wanted: t.Sequence[str], renames: t.Sequence[t.Tuple[str, str, 
                 earlier.append(source + name[len(dest) :])
             else:
                 earlier.append(name)
-                if dest.startswith(name + "/"):
+                if dest.startswith(name + "/") and not _covered(source, names):
                     earlier.append(source)
         names = list(dict.fromkeys(earlier))
     return names
+
+
+def _covered(path: str, names: t.Sequence[str]) -> bool:
+    return any(path == name or path.startswith(name + "/") for name in names)
 
 
 def exists_in(path: str, members: t.Sequence[Member], dumpdirs: t.Optional[t.Mapping[str, t.Sequence[str]]]) -> bool:

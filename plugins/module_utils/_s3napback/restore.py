@@ -250,6 +250,9 @@ class Restorer:
                 del data
         except BrokenPipeError:
             pass  # tar or the decompressor gave up: wait() names why
+        except RestoreError:
+            _end_early(chain)
+            raise
         except BaseException:
             close_quietly(chain.stdin)
             chain.kill()
@@ -296,6 +299,9 @@ class Restorer:
             write_all(fd, END_OF_ARCHIVE)
         except BrokenPipeError:
             pass  # tar gave up: wait() names why
+        except RestoreError:
+            _end_early(tar)
+            raise
         except BaseException:
             close_quietly(tar.stdin)
             tar.kill()
@@ -333,6 +339,15 @@ def _feed(chain: Chain, data: bytes) -> None:
         pass  # the tool gave up early: its exit status and message say why
     finally:
         close_quietly(chain.stdin)
+
+
+def _end_early(chain: Chain) -> None:
+    """A damaged chunk: let tar finish what it was given (so what precedes is whole), then stop it."""
+    close_quietly(chain.stdin)
+    try:
+        chain.wait()
+    except PipelineError:
+        pass  # it ends with "unexpected end of file": the damage, already being reported
 
 
 def _skip(fd: int, count: int, position: int) -> int:

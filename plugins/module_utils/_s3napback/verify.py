@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .catalog import Chunk, Manifest, SetListing, chain_of
 from .chunks import Progress
 from .errors import S3napbackError
-from .inventory import age_hours, describe_set
+from .inventory import age_hours, describe_set, parse_utc
 from .pipeline import Stage
 from .restore import Restorer, check_object
 
@@ -120,7 +120,7 @@ def verify_set(
         report["problems"].append(f"no committed backup of {name} for host {host}")
     elif report["problems"]:
         report["status"] = "broken"
-    elif stale_hours is not None and (report["last_good_age_hours"] or 0) > stale_hours:
+    elif stale_hours is not None and _age_seconds(report["last_good_finished"], now) > stale_hours * 3600:
         report["status"] = "stale"
         report["problems"].append(
             f"the newest good backup, {report['last_good']}, is {report['last_good_age_hours']:.1f} hours old "
@@ -136,3 +136,8 @@ def _chain_or_self(manifest: Manifest, committed: t.Sequence[Manifest]) -> t.Lis
         return chain_of(manifest, committed)
     except S3napbackError:
         return [manifest]
+
+
+def _age_seconds(stamp: str, now: datetime.datetime) -> float:
+    moment = parse_utc(stamp)
+    return float("inf") if moment is None else (now - moment).total_seconds()
