@@ -7,4 +7,4 @@ This module util is PRIVATE to the s3napback.s3napback collection; its API may c
 The same package runs inside Ansible modules and as the ``s3napback`` command on each host.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
