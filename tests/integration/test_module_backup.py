@@ -184,10 +184,11 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     assert entry["chunks"] == math.ceil(entry["bytes_read"] / MIB) >= 3
     objects = bucket_objects(client, bucket)
     folder = f"{set_folder}{full_id}/"
-    assert set(objects) == {f"{folder}manifest.json"} | {
+    assert set(objects) == {f"{folder}manifest.json", f"{folder}index.txt.zst.gpg"} | {
         f"{folder}chunk-{i:06d}.tar.zst.gpg" for i in range(entry["chunks"])
     }
-    assert entry["bytes_uploaded"] == sum(size for key, size in objects.items() if "/chunk-" in key)
+    # what was stored: the chunks and the member index (the manifest is the commit, not counted)
+    assert entry["bytes_uploaded"] == sum(size for key, size in objects.items() if not key.endswith(".json"))
     manifest = json.loads(client.get_object(Bucket=bucket, Key=f"{folder}manifest.json")["Body"].read())
     assert (manifest["backup_id"], manifest["kind"], manifest["host"], manifest["set"]) == (
         full_id,
@@ -232,6 +233,7 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     assert set(after) - set(objects) == {
         f"{set_folder}{diff_id}/manifest.json",
         f"{set_folder}{diff_id}/chunk-000000.tar.zst.gpg",
+        f"{set_folder}{diff_id}/index.txt.zst.gpg",
     }
     assert set(objects) <= set(after)  # the full is kept: the DIFF needs it
     assert_no_secret(run, secret)
