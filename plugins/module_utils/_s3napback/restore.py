@@ -112,7 +112,13 @@ def prepare_destination(destination: str, overwrite: bool) -> bool:
     if os.path.lexists(destination):
         if not os.path.isdir(destination):
             raise RestoreError(f"destination {destination} exists and is not a folder")
-        if not overwrite and os.listdir(destination):
+        entries = os.listdir(destination)
+        if not overwrite and entries:
+            leftovers = [e for e in entries if e.startswith(STAGING_PREFIX)]
+            if leftovers == entries:
+                raise RestoreError(
+                    f"destination {destination} holds {leftovers[0]}, left by an interrupted restore; remove it"
+                )
             raise RestoreError(
                 f"destination {destination} is not empty; choose an empty or new folder, or overwrite it on purpose"
             )
