@@ -130,3 +130,27 @@ def secret_key_count(home: str | Path) -> int:
     """How many secret keys ``home`` holds (0 for a public-only home)."""
     listing = _gpg(os.fspath(home), "--with-colons", "--list-secret-keys").stdout.decode()
     return sum(1 for line in listing.splitlines() if line.startswith("sec:"))
+
+
+def export_secret_key(keys: KeyPair) -> str:
+    """The key pair's private key, ASCII-armored (what an operator keeps offline and brings to a restore)."""
+    try:
+        return _gpg(keys.private_home, "--armor", "--export-secret-keys", keys.fingerprint).stdout.decode("ascii")
+    finally:
+        kill_agent(keys.private_home)
+
+
+def processes_naming(text: str) -> list[str]:
+    """Command lines of the running processes that contain ``text`` (e.g. a gpg-agent for a GnuPG home)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(cmdline.strip())
+    return found

@@ -37,7 +37,7 @@ from .catalog import (
 )
 from .chunks import Encoder, Progress, compress_stage, upload_stream
 from .config import BackupSet, Config
-from .errors import PipelineError, S3napbackError
+from .errors import ConfigError, PipelineError, S3napbackError
 from .keys import Keyring, encrypt_argv, usable_recipients
 from .lock import RunLock
 from .pipeline import Chain, Stage
@@ -85,6 +85,15 @@ def store_settings(config: Config) -> S3Settings:
         key_file=config.s3_key_file,
         storage_class=config.storage_class,
     )
+
+
+def open_store(config: Config) -> S3Store:
+    """The config's bucket, checked to exist and be reachable: what list, verify and restore do first."""
+    if not config.bucket:
+        raise ConfigError(f"{config.source}: no Bucket directive; add 'Bucket NAME'")
+    store = S3Store(store_settings(config))
+    store.check_bucket()
+    return store
 
 
 def file_sha256(path: str) -> t.Optional[str]:

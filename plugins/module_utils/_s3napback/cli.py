@@ -15,7 +15,7 @@ import traceback
 import typing as t
 
 from . import __version__
-from .backup import BackupRun, SetResult, store_settings
+from .backup import BackupRun, SetResult, open_store
 from .config import Config, load_config
 from .errors import ConfigError, S3napbackError
 from .inventory import describe_set, load, now_utc, set_names
@@ -155,12 +155,6 @@ def cmd_backup(args: argparse.Namespace, config: Config) -> int:
     return 1 if any(r.action == "FAILED" for r in results) else 0
 
 
-def _store(config: Config) -> S3Store:
-    if not config.bucket:
-        raise ConfigError(f"{config.source}: no Bucket directive; add 'Bucket NAME'")
-    return S3Store(store_settings(config))
-
-
 def _host_sets(args: argparse.Namespace, config: Config, store: S3Store) -> t.Tuple[str, t.List[str]]:
     host = args.host or config.host_name
     if args.sets:
@@ -169,8 +163,7 @@ def _host_sets(args: argparse.Namespace, config: Config, store: S3Store) -> t.Tu
 
 
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
-    store = _store(config)
-    store.check_bucket()
+    store = open_store(config)
     host, names = _host_sets(args, config, store)
     now = now_utc()
     sets = [describe_set(load(store, config.s3_prefix, host, name), host, name, now) for name in names]
@@ -214,8 +207,7 @@ def _age(hours: t.Optional[float]) -> str:
 
 
 def cmd_verify(args: argparse.Namespace, config: Config) -> int:
-    store = _store(config)
-    store.check_bucket()
+    store = open_store(config)
     host, names = _host_sets(args, config, store)
     level = "archive" if args.gnupghome else "data" if args.read_data else "objects"
     now = now_utc()
@@ -255,8 +247,7 @@ def describe_report(report: t.Dict[str, t.Any]) -> str:
 
 
 def cmd_restore(args: argparse.Namespace, config: Config) -> int:
-    store = _store(config)
-    store.check_bucket()
+    store = open_store(config)
     name = args.set_name
     known = {s.name: s for s in config.sets}
     if name not in known and name.rstrip("/") in known:
