@@ -91,6 +91,14 @@ options:
         instead of leaving O(dest) as it was. The task still fails and RV(msg) says what was kept.
     type: bool
     default: false
+  load:
+    description:
+      - For a Subversion set, create a new repository at O(dest) and load the dumps of the chain into it, in order.
+      - Without it, a Subversion set is restored as its dump files in O(dest), one per backup of the chain, to load
+        in the order of their names (C(svnadmin load)).
+    type: bool
+    default: false
+    version_added: 0.2.0
   private_key:
     description:
       - The backup's private key, ASCII-armored (C(-----BEGIN PGP PRIVATE KEY BLOCK-----)), without a passphrase.
@@ -417,6 +425,7 @@ def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.
             paths=params["paths"],
             overwrite=params["overwrite"],
             salvage=params["salvage"],
+            load=params["load"],
         ).as_dict()
 
     if params["private_key"] is None:
@@ -441,6 +450,7 @@ def main() -> None:
             "paths": {"type": "list", "elements": "str", "default": []},
             "overwrite": {"type": "bool", "default": False},
             "salvage": {"type": "bool", "default": False},
+            "load": {"type": "bool", "default": False},
             "private_key": {"type": "str", "no_log": True},
             "gnupghome": {"type": "path"},
         },

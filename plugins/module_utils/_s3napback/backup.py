@@ -20,7 +20,7 @@ import logging
 import os
 import time
 import typing as t
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from . import __version__
 from .catalog import (
@@ -30,6 +30,7 @@ from .catalog import (
     Manifest,
     SetListing,
     chunk_suffix,
+    list_sets,
     load_set,
     set_key,
     set_prefix,
@@ -44,6 +45,7 @@ from .pipeline import Chain, Stage
 from .progress import ProgressLine
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
+from .sources import DumpPlan, repositories_in, svn_dump_plan, svn_state
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +151,19 @@ class BackupRun:
     def run(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
         self.preflight()
         if self.test:
-            return [self._run_set(backup_set) for backup_set in sets]
+            return self._run_sets(sets)
         with RunLock(os.path.join(self.diff_dir, ".s3napback.lock")):
-            return [self._run_set(backup_set) for backup_set in sets]
+            return self._run_sets(sets)
+
+    def _run_sets(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
+        expanded, vanished = self.expand(sets)
+        results = [self._run_set(backup_set) for backup_set in expanded]
+        for folder, names in vanished.items():
+            for name in names:
+                note = f"{name} is no longer a repository in {folder[3:]}; its backups are kept until you remove them"
+                log.warning("%s", note)
+                results.append(SetResult(set=name, action=SKIP, reason=note, test=self.test, warnings=[note]))
+        return results
 
     # -- one set --------------------------------------------------------------------------------------------
     def _run_set(self, backup_set: BackupSet) -> SetResult:
@@ -167,7 +179,7 @@ class BackupRun:
         return result
 
     def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
-        if backup_set.kind != "directory":
+        if backup_set.kind not in ("directory", "subversion"):
             raise S3napbackError(
                 f"{backup_set.origin}: {backup_set.kind} sets are not supported yet by this version; "
                 "remove the set or upgrade"
@@ -180,13 +192,17 @@ class BackupRun:
             else:
                 self._remove_leftovers(listing, result)
         snapshot = self.snapshot_path(backup_set)
+        svn = svn_state(backup_set.source) if backup_set.kind == "subversion" else None
         decision = decide(
             backup_set.schedule,
             epoch_day(self.day),
             listing.committed,
             force=self.force,
-            snapshot_sha256=file_sha256(snapshot),
+            snapshot_sha256=svn.identity if svn is not None else file_sha256(snapshot),
         )
+        dump: t.Optional[DumpPlan] = None
+        if svn is not None:
+            decision, dump = self._svn_plan(backup_set, svn, decision, listing)
         result.action, result.reason, result.slot, result.parent = (
             decision.action,
             decision.reason,
@@ -204,7 +220,7 @@ class BackupRun:
             )
 
         newest = listing.newest()
-        manifest = self._stream(backup_set, listing, decision, snapshot, newest, result)
+        manifest = self._stream(backup_set, listing, decision, snapshot, newest, result, dump)
         result.backup_id = manifest.backup_id
         committed = [*listing.committed, manifest]
         for old in to_retire(committed, backup_set.schedule.slots):
@@ -254,6 +270,40 @@ class BackupRun:
         )
         values.update(fields)
         return Manifest(**values)
+
+    def _svn_plan(
+        self, backup_set: BackupSet, svn: t.Any, decision: t.Any, listing: SetListing
+    ) -> t.Tuple[t.Any, DumpPlan]:
+        """A DIFF continues from the revision the newest backup reached; a rolled-back repository gets a FULL."""
+        since = None
+        if decision.action == DIFF:
+            newest = t.cast(Manifest, listing.newest())
+            reached = newest.source_state.get("revision")
+            if isinstance(reached, int) and reached <= svn.youngest:
+                since = reached
+            else:
+                decision = replace(decision, action=FULL, parent=None, reason="the repository is older than its backup")
+        return decision, svn_dump_plan(backup_set.source, svn, since)
+
+    def expand(self, sets: t.Sequence[BackupSet]) -> t.Tuple[t.List[BackupSet], t.Dict[str, t.List[str]]]:
+        """Each repository in a SubversionDir becomes a set of its own; returns also the vanished ones."""
+        expanded: t.List[BackupSet] = []
+        vanished: t.Dict[str, t.List[str]] = {}
+        for backup_set in sets:
+            if backup_set.kind != "subversiondir":
+                expanded.append(backup_set)
+                continue
+            repos = repositories_in(backup_set.source)
+            names = {backup_set.name + "/" + os.path.basename(r) for r in repos}
+            expanded += [
+                replace(backup_set, kind="subversion", source=repo, name=backup_set.name + "/" + os.path.basename(repo))
+                for repo in repos
+            ]
+            stored = list_sets(self.store, self.config.s3_prefix, self.config.host_name)
+            gone = [n for n in stored if n.startswith(backup_set.name + "/") and n not in names]
+            if gone:
+                vanished[backup_set.name] = gone
+        return expanded, vanished
 
     def snapshot_path(self, backup_set: BackupSet) -> str:
         return os.path.join(self.diff_dir, set_key(backup_set.name) + ".snar")
@@ -311,6 +361,7 @@ class BackupRun:
         snapshot: str,
         newest: t.Optional[Manifest],
         result: SetResult,
+        dump: t.Optional[DumpPlan] = None,
     ) -> Manifest:
         config = self.config
         backup_id = self.new_backup_id(decision.action, listing)
@@ -320,7 +371,7 @@ class BackupRun:
         new_snapshot = snapshot + ".new"
         if os.path.exists(new_snapshot):
             os.unlink(new_snapshot)
-        if decision.action == DIFF:
+        if decision.action == DIFF and dump is None:
             with open(snapshot, "rb") as src, open(new_snapshot, "wb") as dst:
                 dst.write(src.read())
         started = utc_now()
@@ -336,9 +387,10 @@ class BackupRun:
 
         index_read, index_write = os.pipe()
         try:
-            tar = Chain([self.tar_stage(backup_set, new_snapshot, index_write)], stdin=None, stdout=-1)
+            producer = dump.stage if dump is not None else self.tar_stage(backup_set, new_snapshot, index_write)
+            tar = Chain([producer], stdin=None, stdout=-1)
         finally:
-            os.close(index_write)  # tar holds it now; its end of file is tar's exit
+            os.close(index_write)  # tar holds it now; its end of file is tar's exit (a dumper never had it)
         try:
             member_index = Encoder(stages(), source=index_read)
         except BaseException:
@@ -367,14 +419,16 @@ class BackupRun:
             warnings += member_index.finish()
             if member_index.chain is None:
                 os.close(index_read)
-            index_check = self.store.put(folder + index_key, member_index.output, member_index.digest.digest())
-            if index_check != "verified":
-                server_check = index_check
-            index_object = Chunk(-1, index_key, 0, 0, len(member_index.output), member_index.digest.hexdigest())
+            index_object: t.Optional[Chunk] = None
+            if dump is None:
+                index_check = self.store.put(folder + index_key, member_index.output, member_index.digest.digest())
+                if index_check != "verified":
+                    server_check = index_check
+                index_object = Chunk(-1, index_key, 0, 0, len(member_index.output), member_index.digest.hexdigest())
             for warning in warnings:
                 log.warning("%s: %s", backup_set.name, warning)
             result.warnings.extend(warnings)
-            snapshot_sha256 = file_sha256(new_snapshot)
+            snapshot_sha256 = dump.identity if dump is not None else file_sha256(new_snapshot)
             if snapshot_sha256 is None:
                 raise PipelineError(f"tar did not write its snapshot file {new_snapshot}")
             manifest = self.new_manifest(
@@ -386,10 +440,11 @@ class BackupRun:
                 finished=utc_now(),
                 chunks=tuple(chunks),
                 bytes_read=progress.bytes_read,
-                bytes_stored=sum(c.size for c in chunks) + index_object.size,
+                bytes_stored=sum(c.size for c in chunks) + (index_object.size if index_object else 0),
                 snapshot_sha256=snapshot_sha256,
                 server_checksum=server_check,
                 index=index_object,
+                source_state=dump.state if dump is not None else {},
             )
             raw = manifest.to_json()
             # the commit: from here on the backup exists
@@ -406,7 +461,8 @@ class BackupRun:
         finally:
             if line is not None:
                 line.stop()
-        os.replace(new_snapshot, snapshot)
+        if dump is None:
+            os.replace(new_snapshot, snapshot)
         result.bytes_read = manifest.bytes_read
         result.bytes_uploaded = manifest.bytes_stored
         result.chunks = len(manifest.chunks)

@@ -77,6 +77,8 @@ class Manifest:
     schedule: t.Mapping[str, t.Any] = field(default_factory=dict)
     # tar's member index (``block N: NAME`` lines), compressed and encrypted like a chunk; None before 0.2
     index: t.Optional[Chunk] = None
+    # what a dump reached (a Subversion backup's UUID and revisions): where the next incremental starts
+    source_state: t.Mapping[str, t.Any] = field(default_factory=dict)
     format: int = FORMAT_VERSION
 
     @property

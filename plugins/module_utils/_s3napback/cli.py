@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--salvage", action="store_true", help="after a damaged chunk, keep the files restored before it"
     )
+    restore.add_argument("--load", action="store_true", help="a Subversion set: load it into a new repository at --to")
 
     verify = sub.add_parser("verify", parents=[common], help="check that the committed backups can be restored")
     verify.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
@@ -265,6 +266,7 @@ def cmd_restore(args: argparse.Namespace, config: Config) -> int:
         paths=args.paths,
         overwrite=args.overwrite,
         salvage=args.salvage,
+        load=args.load,
     )
     if args.json:
         say(json.dumps(result.as_dict(), indent=1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import threading
 import typing as t
@@ -131,10 +132,12 @@ class Chain:
         """Wait for every stage; raise PipelineError naming the first one that failed, return warnings.
 
         The first failing stage upstream is the cause; later stages usually fail only because their input
-        broke off, so the message names the most upstream failure.
+        broke off, so the message names the most upstream failure. A stage killed by SIGPIPE only lost its
+        reader: it is named only when nothing else failed.
         """
         warnings: t.List[str] = []
         failures: t.List[str] = []
+        victims: t.List[str] = []
         for stage in self.stages:
             code = t.cast(subprocess.Popen, stage.process).wait()
             if stage._reader is not None:
@@ -143,10 +146,12 @@ class Chain:
                 continue
             if code in stage.warn_codes:
                 warnings.append(stage.describe_failure(code))
+            elif code == -signal.SIGPIPE:  # its reader went away: a consequence, not the cause
+                victims.append(stage.describe_failure(code))
             else:
                 failures.append(stage.describe_failure(code))
-        if failures:
-            raise PipelineError(failures[0])
+        if failures or victims:
+            raise PipelineError((failures or victims)[0])
         return warnings
 
 

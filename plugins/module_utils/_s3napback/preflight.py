@@ -22,6 +22,7 @@ from .catalog import host_prefix
 from .config import Config
 from .errors import S3napbackError
 from .keys import Keyring, usable_recipients
+from .sources import is_svn_repository, repositories_in
 
 
 @dataclass
@@ -84,7 +85,9 @@ def check_sources(config: Config) -> t.List[Check]:
     checks = []
     for backup_set in config.sets:
         name = f"set {backup_set.name}"
-        if backup_set.kind != "directory":
+        if backup_set.kind in ("subversion", "subversiondir"):
+            checks.append(_check_subversion(name, backup_set))
+        elif backup_set.kind != "directory":
             checks.append(Check(name, False, f"{backup_set.kind} sets are not supported yet by this version"))
         elif not os.path.isdir(backup_set.source):
             checks.append(Check(name, False, f"Directory {backup_set.source} does not exist or is not a folder"))
@@ -93,6 +96,20 @@ def check_sources(config: Config) -> t.List[Check]:
         else:
             checks.append(Check(name, True, backup_set.source))
     return checks
+
+
+def _check_subversion(name: str, backup_set: t.Any) -> Check:
+    if shutil.which("svnadmin") is None or shutil.which("svnlook") is None:
+        return Check(name, False, "svnadmin and svnlook are not installed; install Subversion (package subversion)")
+    if backup_set.kind == "subversion":
+        if not is_svn_repository(backup_set.source):
+            return Check(name, False, f"Subversion {backup_set.source} is not a Subversion repository")
+        return Check(name, True, backup_set.source)
+    try:
+        repos = repositories_in(backup_set.source)
+    except S3napbackError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, True, f"{backup_set.source}: {len(repos)} repositories")
 
 
 def check_bucket(config: Config, store: t.Any) -> Check:

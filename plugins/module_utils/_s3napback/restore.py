@@ -50,6 +50,7 @@ from .members import (
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
+from .sources import SVN_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -409,8 +410,13 @@ def restore_set(
     paths: t.Sequence[str] = (),
     overwrite: bool = False,
     salvage: bool = False,
+    load: bool = False,
 ) -> RestoreResult:
-    """Restore set ``name`` of ``host`` as it was at ``at`` into ``destination`` (empty unless ``overwrite``)."""
+    """Restore set ``name`` of ``host`` as it was at ``at`` into ``destination`` (empty unless ``overwrite``).
+
+    A Subversion set comes back as its dump files, one per backup of the chain, to load in order; with
+    ``load``, loaded into a new repository at ``destination``.
+    """
     set_folder = set_prefix(prefix, host, name)
     listing = load_set(store, set_folder)
     if not listing.committed:
@@ -421,6 +427,13 @@ def restore_set(
     except S3napbackError as exc:
         raise RestoreError(str(exc)) from None
     _check_chain_objects(listing, chain)
+    kind = target.source_kind
+    if kind not in ("directory", "subversion"):
+        raise RestoreError(f"{name} is a {kind} backup, which this version cannot restore; upgrade s3napback")
+    if kind != "directory" and paths:
+        raise RestoreError(f"{name} is a {kind} dump: it is restored whole; leave out --path")
+    if load and kind != "subversion":
+        raise RestoreError(f"--load is for dumps (Subversion); {name} is a {kind} set")
     destination = os.path.abspath(destination)
     if os.path.isdir(destination) and not overwrite and os.listdir(destination):
         prepare_destination(destination, overwrite)  # raises the "not empty" error before any download
@@ -433,8 +446,12 @@ def restore_set(
     line = ProgressLine(f"restore {name}", progress) if show_progress else None
     try:
         plans = _plan(restorer, set_folder, chain, name, paths)
-        created = prepare_destination(destination, overwrite)
-        if overwrite:
+        if load:
+            _load_svn(restorer, set_folder, chain, destination)
+        created = False if load else prepare_destination(destination, overwrite)
+        if load:
+            pass
+        elif overwrite:
             for plan in plans:
                 restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
             _extract_chain(restorer, set_folder, plans, destination)
@@ -518,8 +535,38 @@ def _plan(
     return plans
 
 
+def _load_svn(restorer: Restorer, set_folder: str, chain: t.Sequence[Manifest], destination: str) -> None:
+    """Create a new repository at ``destination`` and load the chain's dumps into it, in order."""
+    if os.path.lexists(destination) and (not os.path.isdir(destination) or os.listdir(destination)):
+        raise RestoreError(f"{destination} exists; --load makes a new repository there: give a new or empty folder")
+    created = subprocess.run(  # noqa: S603
+        ["svnadmin", "create", destination],
+        capture_output=True,
+        text=True,
+        check=False,  # noqa: S607
+    )
+    if created.returncode != 0:
+        raise RestoreError(f"svnadmin create {destination} failed: {' '.join(created.stderr.split())[-300:]}")
+    try:
+        for manifest in chain:
+            log.info("loading %s (%s)", manifest.backup_id, manifest.kind)
+            load = Stage("svnadmin", ["svnadmin", "load", "--quiet", destination])
+            restorer.stream_whole(set_folder + manifest.backup_id + "/", manifest, load, stdout=subprocess.DEVNULL)
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+def dump_file_name(manifest: Manifest) -> str:
+    return f"{manifest.seq:06d}-{manifest.backup_id}{SVN_SUFFIX}"
+
+
 def _extract(restorer: Restorer, set_folder: str, plan: BackupPlan, destination: str) -> None:
     folder = set_folder + plan.manifest.backup_id + "/"
+    if plan.manifest.source_kind != "directory":  # a dump: its stream is the file
+        with open(os.path.join(destination, dump_file_name(plan.manifest)), "wb") as out:
+            restorer.stream_whole(folder, plan.manifest, Stage("cat", ["cat"]), stdout=out)
+        return
     for source, dest in plan.renames:
         _rename_inside(destination, source, dest)
     log.info("extracting %s (%s, %d chunks)", plan.manifest.backup_id, plan.manifest.kind, len(plan.chunks()))

@@ -60,9 +60,12 @@ def _archive_problems(
     store: t.Any, listing: SetListing, manifest: Manifest, gnupghome: t.Optional[str], parallel: int
 ) -> t.List[str]:
     restorer = Restorer(store, parallel=parallel, gnupghome=gnupghome, progress=Progress())
-    tar = Stage("tar", ["tar", "--list", "--file=-", "--listed-incremental=/dev/null"])
+    if manifest.source_kind == "directory":
+        reader = Stage("tar", ["tar", "--list", "--file=-", "--listed-incremental=/dev/null"])
+    else:  # a dump: decrypting and decompressing all of it is the check
+        reader = Stage("cat", ["cat"])
     try:
-        restorer.stream_whole(listing.prefix + manifest.backup_id + "/", manifest, tar, stdout=subprocess.DEVNULL)
+        restorer.stream_whole(listing.prefix + manifest.backup_id + "/", manifest, reader, stdout=subprocess.DEVNULL)
     except S3napbackError as exc:
         return [str(exc)]
     return []

@@ -1,0 +1,96 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Sources other than directories: the dumper's standard output is the backup's stream.
+
+A dump goes through the same chunks, compression, encryption, catalog and rotation as a directory. It is
+committed only when the dumper itself exited 0: a dump that fails at the head of the pipe fails the backup
+with the dumper's own message, and nothing is committed.
+
+Subversion: ``svnadmin dump`` of a repository. With ``Diffs`` above 1 on the set, the DIFFs of a cycle are
+``svnadmin dump --incremental`` of the revisions since the newest backup; the revision a backup reaches is
+recorded in its manifest (``source_state``), so the catalog, not a local file, says where the next one
+starts, and a lost local file cannot leave a gap. A repository that was replaced (another UUID) or rolled
+back gets a FULL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import typing as t
+from dataclasses import dataclass, field
+
+from .errors import PipelineError, S3napbackError
+from .pipeline import Stage
+
+SVN_SUFFIX = ".svndump"
+
+
+@dataclass(frozen=True)
+class SvnState:
+    uuid: str
+    youngest: int
+
+    @property
+    def identity(self) -> str:
+        """What a DIFF must build on: the same repository (its UUID), whatever the revision."""
+        return hashlib.sha256(f"svn {self.uuid}".encode()).hexdigest()
+
+
+@dataclass
+class DumpPlan:
+    """The dumper to run and what the manifest records about the dump."""
+
+    stage: Stage
+    state: t.Dict[str, t.Any] = field(default_factory=dict)
+    identity: t.Optional[str] = None  # stored as the manifest's snapshot_sha256
+
+
+def _svnlook(argv: t.List[str], repo: str) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    except OSError as exc:
+        raise PipelineError(f"cannot run {argv[0]}: {exc.strerror}; install Subversion (package subversion)") from None
+    if done.returncode != 0:
+        detail = " ".join(done.stderr.split())[-300:]
+        raise S3napbackError(f"Subversion {repo}: {argv[1]} failed: {detail}")
+    return done.stdout.strip()
+
+
+def is_svn_repository(path: str) -> bool:
+    """A folder holding a repository's own layout (format file, db and hooks folders)."""
+    return all(os.path.exists(os.path.join(path, part)) for part in ("format", "db", "hooks"))
+
+
+def svn_state(repo: str) -> SvnState:
+    if not is_svn_repository(repo):
+        raise S3napbackError(f"Subversion {repo} is not a Subversion repository (no format, db and hooks in it)")
+    uuid = _svnlook(["svnlook", "uuid", repo], repo)
+    youngest = int(_svnlook(["svnlook", "youngest", repo], repo))
+    return SvnState(uuid, youngest)
+
+
+def svn_dump_plan(repo: str, state: SvnState, since: t.Optional[int]) -> DumpPlan:
+    """A full dump (``since`` None) or the revisions after ``since``, up to the youngest seen now."""
+    first = 0 if since is None else since + 1
+    argv = ["svnadmin", "dump", "--quiet", "-r", f"{first}:{state.youngest}"]
+    if since is not None:
+        argv.append("--incremental")
+    if first > state.youngest:  # nothing new: an empty dump keeps the schedule's rhythm
+        argv = ["true"]
+    return DumpPlan(
+        Stage("svnadmin", [*argv, repo] if argv != ["true"] else argv),
+        {"uuid": state.uuid, "from_revision": first, "revision": state.youngest},
+        state.identity,
+    )
+
+
+def repositories_in(folder: str) -> t.List[str]:
+    """The repositories directly inside ``folder`` (SubversionDir), by path, sorted."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError as exc:
+        raise S3napbackError(f"SubversionDir {folder}: cannot list it: {exc.strerror}") from None
+    return [os.path.join(folder, n) for n in names if is_svn_repository(os.path.join(folder, n))]
