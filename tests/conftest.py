@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from support.cli import run_cli
+from support.configs import write_config
 from support.gpgkeys import KeyPair, make_keypair
 from support.s3server import S3Server, delete_bucket, from_environment, start_seaweedfs
 
@@ -90,6 +91,29 @@ def s3_key_file(tmp_path: Path, s3_server: S3Server) -> Path:
         handle.write(f"key={s3_server.access_key}\nsecret={s3_server.secret_key}\n")
     os.chmod(path, 0o600)
     return path
+
+
+@pytest.fixture
+def make_config(
+    tmp_path: Path, bucket: str, s3_server: S3Server, s3_key_file: Path, gpg_keys: KeyPair
+) -> Callable[..., str]:
+    """``make_config([DIR...], chunk_size="1M", extra=...)``: a config for the test's bucket, server and keys,
+    written to tmp_path/s3napback.conf (keyword arguments as for :func:`support.configs.write_config`)."""
+
+    def make(directories: list = (), **overrides: object) -> str:  # type: ignore[assignment]
+        values: dict = dict(
+            bucket=bucket,
+            endpoint=s3_server.endpoint,
+            key_file=s3_key_file,
+            diff_dir=tmp_path / "diffs",
+            directories=list(directories),
+            recipient=gpg_keys.email,
+            keyring=gpg_keys.public_home,
+        )
+        values.update(overrides)
+        return write_config(tmp_path / "s3napback.conf", **values)
+
+    return make
 
 
 @pytest.fixture

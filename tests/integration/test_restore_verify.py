@@ -17,7 +17,6 @@ import tarfile
 import pytest
 
 from _s3napback.catalog import Chunk, Manifest
-from support.configs import write_config
 from support.trees import assert_same_tree
 
 CHUNK = 256 * 1024
@@ -35,18 +34,8 @@ def data(tmp_path):
 
 
 @pytest.fixture
-def conf(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
-    return write_config(
-        tmp_path / "s3napback.conf",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        key_file=s3_key_file,
-        diff_dir=tmp_path / "diffs",
-        directories=[data],
-        recipient=gpg_keys.email,
-        keyring=gpg_keys.public_home,
-        chunk_size="256K",
-    )
+def conf(make_config, data):
+    return make_config([data], chunk_size="256K")
 
 
 def one_line_error(result) -> str:

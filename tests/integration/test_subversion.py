@@ -11,8 +11,6 @@ import os
 import shutil
 import subprocess
 
-from support.configs import write_config
-
 
 def svn(*argv: str, cwd: str | None = None) -> str:
     return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True).stdout  # noqa: S603
@@ -38,29 +36,19 @@ def dump(path: str) -> str:
     return svn("svnadmin", "dump", "--quiet", path)
 
 
-def svn_conf(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, sets: str) -> str:
-    conf = write_config(
-        tmp_path / "s3napback.conf",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        key_file=s3_key_file,
-        diff_dir=tmp_path / "diffs",
-        directories=[],
-        recipient=gpg_keys.email,
-        keyring=gpg_keys.public_home,
-        chunk_size="64K",
-    )
+def svn_conf(make_config, sets: str) -> str:
+    conf = make_config(chunk_size="64K")
     with open(conf, "a") as handle:
         handle.write(sets)
     return conf
 
 
 def test_full_and_incremental_dumps_restore_into_a_new_repository(
-    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys
+    cli, tmp_path, s3_server, bucket, gpg_keys, make_config
 ):
     repo, work = str(tmp_path / "repo"), str(tmp_path / "work")
     make_repo(repo, work, 5)
-    conf = svn_conf(tmp_path, s3_server, bucket, s3_key_file, gpg_keys,
+    conf = svn_conf(make_config,
                     f"<Subversion {repo}>\n  Frequency 1\n  Diffs 7\n  Fulls 2\n</Subversion>\n")  # fmt: skip
     days = ["2026-01-05", "2026-01-06", "2026-01-07"]
     results = []
@@ -104,14 +92,14 @@ def test_full_and_incremental_dumps_restore_into_a_new_repository(
 
 
 def test_subversion_dir_backs_up_every_repository_and_reports_vanished_ones(
-    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys
+    cli, tmp_path, s3_server, bucket, gpg_keys, make_config
 ):
     parent = tmp_path / "repos"
     parent.mkdir()
     for name, revisions in (("alpha", 2), ("beta", 3), ("gamma", 1)):
         make_repo(str(parent / name), str(tmp_path / f"work-{name}"), revisions)
     (parent / "not-a-repo").mkdir()
-    conf = svn_conf(tmp_path, s3_server, bucket, s3_key_file, gpg_keys,
+    conf = svn_conf(make_config,
                     f"<SubversionDir {parent}>\n  Frequency 1\n  Fulls 2\n</SubversionDir>\n")  # fmt: skip
     results = json.loads(cli("backup", "-c", conf, "--date", "2026-01-05", "--json", check=True).stdout)
     assert sorted(r["set"] for r in results) == [f"svn{parent}/{n}" for n in ("alpha", "beta", "gamma")]
@@ -132,10 +120,10 @@ def test_subversion_dir_backs_up_every_repository_and_reports_vanished_ones(
     assert any("gamma" in w and "no longer" in w for w in warnings), warnings
 
 
-def test_a_failing_dumper_commits_nothing(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys):
+def test_a_failing_dumper_commits_nothing(cli, tmp_path, s3_server, bucket, make_config):
     repo, work = str(tmp_path / "repo"), str(tmp_path / "work")
     make_repo(repo, work, 2)
-    conf = svn_conf(tmp_path, s3_server, bucket, s3_key_file, gpg_keys,
+    conf = svn_conf(make_config,
                     f"<Subversion {repo}>\n  Frequency 1\n  Fulls 2\n</Subversion>\n")  # fmt: skip
     revs = os.path.join(repo, "db", "revs", "0", "1")
     os.chmod(revs, 0)  # svnadmin cannot read revision 1: it fails in the middle of the dump
