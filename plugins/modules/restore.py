@@ -94,8 +94,10 @@ options:
   load:
     description:
       - For a Subversion set, create a new repository at O(dest) and load the dumps of the chain into it, in order.
-      - Without it, a Subversion set is restored as its dump files in O(dest), one per backup of the chain, to load
-        in the order of their names (C(svnadmin load)).
+      - For a PostgreSQL set of one database, O(dest) is the name of a new database to create and C(pg_restore)
+        into, as the set's C(User).
+      - Without it, a dump is restored as files in O(dest), one per backup of the chain, to load in the order of
+        their names (C(svnadmin load), C(pg_restore), or C(psql -f) for C(all)).
     type: bool
     default: false
     version_added: 0.2.0

@@ -45,7 +45,7 @@ from .pipeline import Chain, Stage
 from .progress import ProgressLine
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
-from .sources import DumpPlan, repositories_in, svn_dump_plan, svn_state
+from .sources import DumpPlan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
 
 log = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ class BackupRun:
         return result
 
     def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
-        if backup_set.kind not in ("directory", "subversion"):
+        if backup_set.kind not in ("directory", "subversion", "postgresql"):
             raise S3napbackError(
                 f"{backup_set.origin}: {backup_set.kind} sets are not supported yet by this version; "
                 "remove the set or upgrade"
@@ -203,6 +203,8 @@ class BackupRun:
         dump: t.Optional[DumpPlan] = None
         if svn is not None:
             decision, dump = self._svn_plan(backup_set, svn, decision, listing)
+        elif backup_set.kind == "postgresql":
+            dump = postgres_dump_plan(backup_set.source, backup_set.options)
         result.action, result.reason, result.slot, result.parent = (
             decision.action,
             decision.reason,
@@ -214,7 +216,7 @@ class BackupRun:
             if self.test and decision.action != SKIP:
                 result.retired = [m.backup_id for m in self._would_retire(backup_set, listing, decision)]
             return
-        if not os.path.isdir(backup_set.source):
+        if backup_set.kind == "directory" and not os.path.isdir(backup_set.source):
             raise S3napbackError(
                 f"{backup_set.origin}: Directory {backup_set.source} does not exist or is not a folder"
             )
@@ -429,7 +431,7 @@ class BackupRun:
                 log.warning("%s: %s", backup_set.name, warning)
             result.warnings.extend(warnings)
             snapshot_sha256 = dump.identity if dump is not None else file_sha256(new_snapshot)
-            if snapshot_sha256 is None:
+            if snapshot_sha256 is None and dump is None:
                 raise PipelineError(f"tar did not write its snapshot file {new_snapshot}")
             manifest = self.new_manifest(
                 backup_id,

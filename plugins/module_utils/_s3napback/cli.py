@@ -86,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--salvage", action="store_true", help="after a damaged chunk, keep the files restored before it"
     )
-    restore.add_argument("--load", action="store_true", help="a Subversion set: load it into a new repository at --to")
+    restore.add_argument(
+        "--load",
+        action="store_true",
+        help="a dump: load it into a new repository (Subversion) or new database (PostgreSQL) named by --to",
+    )
 
     verify = sub.add_parser("verify", parents=[common], help="check that the committed backups can be restored")
     verify.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")

@@ -87,6 +87,10 @@ def check_sources(config: Config) -> t.List[Check]:
         name = f"set {backup_set.name}"
         if backup_set.kind in ("subversion", "subversiondir"):
             checks.append(_check_subversion(name, backup_set))
+        elif backup_set.kind == "postgresql":
+            tool = "pg_dumpall" if backup_set.source == "all" else "pg_dump"
+            found = shutil.which(tool) is not None
+            checks.append(Check(name, found, tool if found else f"{tool} is not installed (package postgresql-client)"))
         elif backup_set.kind != "directory":
             checks.append(Check(name, False, f"{backup_set.kind} sets are not supported yet by this version"))
         elif not os.path.isdir(backup_set.source):

@@ -50,7 +50,7 @@ from .members import (
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
-from .sources import SVN_SUFFIX
+from .sources import PG_SUFFIX, SVN_SUFFIX, as_user, postgres_user
 
 log = logging.getLogger(__name__)
 
@@ -428,14 +428,18 @@ def restore_set(
         raise RestoreError(str(exc)) from None
     _check_chain_objects(listing, chain)
     kind = target.source_kind
-    if kind not in ("directory", "subversion"):
+    if kind not in ("directory", "subversion", "postgresql"):
         raise RestoreError(f"{name} is a {kind} backup, which this version cannot restore; upgrade s3napback")
     if kind != "directory" and paths:
         raise RestoreError(f"{name} is a {kind} dump: it is restored whole; leave out --path")
-    if load and kind != "subversion":
-        raise RestoreError(f"--load is for dumps (Subversion); {name} is a {kind} set")
-    destination = os.path.abspath(destination)
-    if os.path.isdir(destination) and not overwrite and os.listdir(destination):
+    if load and kind == "directory":
+        raise RestoreError(f"--load is for dumps (Subversion, PostgreSQL); {name} is a directory set")
+    if load and kind == "postgresql":
+        _check_new_database(target, destination)
+    elif kind != "postgresql" or not load:
+        destination = os.path.abspath(destination)
+    dump_into_database = load and kind == "postgresql"
+    if not dump_into_database and os.path.isdir(destination) and not overwrite and os.listdir(destination):
         prepare_destination(destination, overwrite)  # raises the "not empty" error before any download
     result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination, list(paths))
     result.bytes_total = sum(c.size for m in chain for c in m.objects())
@@ -446,7 +450,9 @@ def restore_set(
     line = ProgressLine(f"restore {name}", progress) if show_progress else None
     try:
         plans = _plan(restorer, set_folder, chain, name, paths)
-        if load:
+        if load and kind == "postgresql":
+            _load_postgres(restorer, set_folder, target, destination)
+        elif load:
             _load_svn(restorer, set_folder, chain, destination)
         created = False if load else prepare_destination(destination, overwrite)
         if load:
@@ -557,8 +563,38 @@ def _load_svn(restorer: Restorer, set_folder: str, chain: t.Sequence[Manifest], 
         raise
 
 
+def _check_new_database(target: Manifest, database: str) -> None:
+    if target.source_state.get("format") != "custom":
+        raise RestoreError(
+            f"{target.set} is pg_dumpall's SQL of every database: restore it to a file and run it with psql"
+        )
+    if not database or "/" in database or database.startswith("-"):
+        raise RestoreError(f"--to {database!r}: with --load, give the name of a new database to create")
+
+
+def _load_postgres(restorer: Restorer, set_folder: str, target: Manifest, database: str) -> None:
+    """Create the new database ``database`` and pg_restore the dump into it, as the set's User."""
+    user = postgres_user(target.source_state)
+    created = subprocess.run(  # noqa: S603
+        as_user(user, ["createdb", "--", database]), capture_output=True, text=True, check=False
+    )
+    if created.returncode != 0:
+        raise RestoreError(f"createdb {database} failed: {' '.join(created.stderr.split())[-300:]}")
+    load = Stage("pg_restore", as_user(user, ["pg_restore", "--exit-on-error", "--no-owner", f"--dbname={database}"]))
+    log.info("loading %s into the new database %s", target.backup_id, database)
+    try:
+        restorer.stream_whole(set_folder + target.backup_id + "/", target, load, stdout=subprocess.DEVNULL)
+    except BaseException:
+        subprocess.run(as_user(user, ["dropdb", "--if-exists", "--", database]), capture_output=True, check=False)  # noqa: S603
+        raise
+
+
 def dump_file_name(manifest: Manifest) -> str:
-    return f"{manifest.seq:06d}-{manifest.backup_id}{SVN_SUFFIX}"
+    if manifest.source_kind == "postgresql":
+        suffix = PG_SUFFIX["all" if manifest.source_state.get("format") == "sql" else "one"]
+    else:
+        suffix = SVN_SUFFIX
+    return f"{manifest.seq:06d}-{manifest.backup_id}{suffix}"
 
 
 def _extract(restorer: Restorer, set_folder: str, plan: BackupPlan, destination: str) -> None:

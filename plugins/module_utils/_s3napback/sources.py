@@ -1,7 +1,7 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Sources other than directories: the dumper's standard output is the backup's stream.
+"""Sources other than directories (Subversion, PostgreSQL): the dumper's standard output is the stream.
 
 A dump goes through the same chunks, compression, encryption, catalog and rotation as a directory. It is
 committed only when the dumper itself exited 0: a dump that fails at the head of the pipe fails the backup
@@ -94,3 +94,31 @@ def repositories_in(folder: str) -> t.List[str]:
     except OSError as exc:
         raise S3napbackError(f"SubversionDir {folder}: cannot list it: {exc.strerror}") from None
     return [os.path.join(folder, n) for n in names if is_svn_repository(os.path.join(folder, n))]
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------------------
+# pg_dump's custom format for one database, uncompressed (zstd does that better, once), which pg_restore
+# loads, selectively if wanted; pg_dumpall's SQL for all of them, roles included. The dumper runs as the
+# set's User (default postgres) and connects as libpq does (the local socket, or PGHOST/PGPORT, a service
+# file, .pgpass): no password is ever on a command line.
+PG_SUFFIX = {"one": ".pgdump", "all": ".sql"}
+
+
+def as_user(user: str, argv: t.List[str]) -> t.List[str]:
+    """Run ``argv`` as ``user`` when we are root (the cron job); as ourselves otherwise."""
+    if os.geteuid() == 0 and user != "root":
+        return ["runuser", "-u", user, "--", *argv]
+    return argv
+
+
+def postgres_user(options: t.Mapping[str, str]) -> str:
+    return options.get("user") or "postgres"
+
+
+def postgres_dump_plan(database: str, options: t.Mapping[str, str]) -> DumpPlan:
+    user = postgres_user(options)
+    if database == "all":
+        stage = Stage("pg_dumpall", as_user(user, ["pg_dumpall", "--quote-all-identifiers"]))
+    else:
+        stage = Stage("pg_dump", as_user(user, ["pg_dump", "--format=custom", "--compress=0", f"--dbname={database}"]))
+    return DumpPlan(stage, {"database": database, "format": "sql" if database == "all" else "custom", "user": user})
