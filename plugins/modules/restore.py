@@ -96,8 +96,11 @@ options:
       - For a Subversion set, create a new repository at O(dest) and load the dumps of the chain into it, in order.
       - For a PostgreSQL set of one database, O(dest) is the name of a new database to create and C(pg_restore)
         into, as the set's C(User).
+      - For a MySQL set of one database, O(dest) is the name of a new database to create and load the dump into,
+        on the server and with the C(DefaultsFile) of the backup when that file exists on the host.
+      - A failed load removes the repository or database it created.
       - Without it, a dump is restored as files in O(dest), one per backup of the chain, to load in the order of
-        their names (C(svnadmin load), C(pg_restore), or C(psql -f) for C(all)).
+        their names (C(svnadmin load), C(pg_restore), C(mariadb) (C(.sql) of MySQL), or C(psql -f) for C(all)).
     type: bool
     default: false
     version_added: 0.2.0

@@ -408,8 +408,19 @@ def test_paths_must_be_absolute_and_names_plain() -> None:
         parse("Frequency 1\nDirectory etc\n")
     with raises(r"t.conf:1: <Subversion> expects one value \(PATH\), got 0"):
         parse("<Subversion>\n</Subversion>\n")
-    with raises(r"t.conf:1: MySQL expects a database name \(or 'all'\) without '/', got 'a/b'$"):
+    plain = r"expects a database name \(or 'all'\) without '/' or a leading '-', got"
+    with raises(rf"t.conf:1: MySQL {plain} 'a/b'$"):
         parse("MySQL a/b\n")
+    with raises(rf"t.conf:1: PostgreSQL {plain} '-x'$"):
+        parse("PostgreSQL -x\n")
+    with raises(r"t.conf:1: MySQL expects SOCKET:DATABASE with an absolute socket path, got '/run/my.sock'$"):
+        parse("MySQL /run/my.sock\n")
+
+
+def test_mysql_socket_form_names_the_server_and_the_database() -> None:
+    config = parse("Frequency 1\nFulls 3\nMySQL /run/mysqld/mysqld.sock:shop\n")
+    [mysql] = config.sets
+    assert (mysql.name, mysql.source) == ("mysql//run/mysqld/mysqld.sock:shop", "/run/mysqld/mysqld.sock:shop")
 
 
 def test_missing_timing_names_the_set_and_where_to_put_it() -> None:

@@ -45,7 +45,7 @@ from .pipeline import Chain, Stage
 from .progress import ProgressLine
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
-from .sources import DumpPlan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
+from .sources import DumpPlan, mysql_dump_plan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +179,6 @@ class BackupRun:
         return result
 
     def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
-        if backup_set.kind not in ("directory", "subversion", "postgresql"):
-            raise S3napbackError(
-                f"{backup_set.origin}: {backup_set.kind} sets are not supported yet by this version; "
-                "remove the set or upgrade"
-            )
         prefix = set_prefix(self.config.s3_prefix, self.config.host_name, backup_set.name)
         listing = load_set(self.store, prefix)
         if listing.leftovers:
@@ -205,6 +200,8 @@ class BackupRun:
             decision, dump = self._svn_plan(backup_set, svn, decision, listing)
         elif backup_set.kind == "postgresql":
             dump = postgres_dump_plan(backup_set.source, backup_set.options)
+        elif backup_set.kind == "mysql":
+            dump = mysql_dump_plan(backup_set.source, backup_set.options)
         result.action, result.reason, result.slot, result.parent = (
             decision.action,
             decision.reason,

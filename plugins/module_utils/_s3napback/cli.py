@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--load",
         action="store_true",
-        help="a dump: load it into a new repository (Subversion) or new database (PostgreSQL) named by --to",
+        help="a dump: load it into a new repository (Subversion) or new database (PostgreSQL, MySQL) named by --to",
     )
 
     verify = sub.add_parser("verify", parents=[common], help="check that the committed backups can be restored")

@@ -48,7 +48,8 @@ Sets: ``Directory PATH``, ``MySQL NAME``, ``PostgreSQL NAME``, ``Subversion PATH
 ``SubversionDir PATH``, as lines at top level or in a ``<Cycle [name]>`` (with the seed's inline form
 ``Directory PATH FREQUENCY DIFFS FULLS`` overriding the enclosing timing), or as top-level blocks
 ``<Directory PATH> ... </Directory>``. ``<MySQL NAME>`` may hold ``DefaultsFile PATH``,
-``<PostgreSQL NAME>`` may hold ``User NAME``. Blocks do not nest. Timing set at top level applies
+``<PostgreSQL NAME>`` may hold ``User NAME``. A MySQL NAME is a database, ``all``, or the seed's
+``SOCKET:DATABASE`` naming the server by its socket. Blocks do not nest. Timing set at top level applies
 wherever it appears in the file. Dumps are always full: MySQL and PostgreSQL ignore Diffs; Subversion
 keeps a Diffs given on the set itself (its block or inline form) and is otherwise full.
 
@@ -256,6 +257,10 @@ def _normalise_set_name(raw: str) -> str:
     if raw.startswith("svn/"):
         return "svn" + _normpath(raw[3:])
     return raw
+
+
+def _is_database_name(name: str) -> bool:
+    return bool(name) and "/" not in name and not name.startswith("-")
 
 
 def _show(value: str) -> str:
@@ -533,8 +538,12 @@ class _Parser:
         if kind in _PATH_KINDS:
             if not os.path.isabs(source):
                 raise self.error(f"{name} expects an absolute path, got '{source}'")
-        elif not source or "/" in source:
-            raise self.error(f"{name} expects a database name (or 'all') without '/', got '{source}'")
+        elif kind == "mysql" and source.startswith("/"):  # the seed's SOCKET:DATABASE
+            socket_path, _, database = source.rpartition(":")
+            if not socket_path or not _is_database_name(database):
+                raise self.error(f"MySQL expects SOCKET:DATABASE with an absolute socket path, got '{source}'")
+        elif not _is_database_name(source):
+            raise self.error(f"{name} expects a database name (or 'all') without '/' or a leading '-', got '{source}'")
         set_name = _set_name(kind, source)
         for other in self.pending:
             if _set_name(other.kind, other.source) == set_name:

@@ -22,7 +22,7 @@ from .catalog import host_prefix
 from .config import Config
 from .errors import S3napbackError
 from .keys import Keyring, usable_recipients
-from .sources import is_svn_repository, repositories_in
+from .sources import MysqlTarget, is_svn_repository, mysql_tool, repositories_in
 
 
 @dataclass
@@ -91,8 +91,8 @@ def check_sources(config: Config) -> t.List[Check]:
             tool = "pg_dumpall" if backup_set.source == "all" else "pg_dump"
             found = shutil.which(tool) is not None
             checks.append(Check(name, found, tool if found else f"{tool} is not installed (package postgresql-client)"))
-        elif backup_set.kind != "directory":
-            checks.append(Check(name, False, f"{backup_set.kind} sets are not supported yet by this version"))
+        elif backup_set.kind == "mysql":
+            checks.append(_check_mysql(name, backup_set))
         elif not os.path.isdir(backup_set.source):
             checks.append(Check(name, False, f"Directory {backup_set.source} does not exist or is not a folder"))
         elif not os.access(backup_set.source, os.R_OK | os.X_OK):
@@ -114,6 +114,16 @@ def _check_subversion(name: str, backup_set: t.Any) -> Check:
     except S3napbackError as exc:
         return Check(name, False, str(exc))
     return Check(name, True, f"{backup_set.source}: {len(repos)} repositories")
+
+
+def _check_mysql(name: str, backup_set: t.Any) -> Check:
+    tool = mysql_tool("dump")
+    if shutil.which(tool) is None:
+        return Check(name, False, "mysqldump is not installed (package mariadb-client or mysql-client)")
+    defaults = MysqlTarget.of(backup_set.source, backup_set.options).defaults_file
+    if defaults and not os.access(defaults, os.R_OK):
+        return Check(name, False, f"DefaultsFile {defaults} does not exist or is not readable by this user")
+    return Check(name, True, tool)
 
 
 def check_bucket(config: Config, store: t.Any) -> Check:

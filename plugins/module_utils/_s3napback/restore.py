@@ -32,6 +32,7 @@ from .catalog import Chunk, Manifest, SetListing, chain_of, load_set, set_prefix
 from .chunks import Progress, decompress_stage, keep_large_buffers_off_the_heap
 from .errors import PipelineError, RestoreError, S3napbackError
 from .keys import decrypt_argv
+from .loaders import check_load, dump_file_name, load_dump
 from .members import (
     END_OF_ARCHIVE,
     Member,
@@ -50,7 +51,6 @@ from .members import (
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
-from .sources import PG_SUFFIX, SVN_SUFFIX, as_user, postgres_user
 
 log = logging.getLogger(__name__)
 
@@ -414,8 +414,8 @@ def restore_set(
 ) -> RestoreResult:
     """Restore set ``name`` of ``host`` as it was at ``at`` into ``destination`` (empty unless ``overwrite``).
 
-    A Subversion set comes back as its dump files, one per backup of the chain, to load in order; with
-    ``load``, loaded into a new repository at ``destination``.
+    A dump set comes back as its dump files, one per backup of the chain (to load in order); with ``load``,
+    loaded into a new repository (Subversion) or database (PostgreSQL, MySQL) named by ``destination``.
     """
     set_folder = set_prefix(prefix, host, name)
     listing = load_set(store, set_folder)
@@ -428,19 +428,16 @@ def restore_set(
         raise RestoreError(str(exc)) from None
     _check_chain_objects(listing, chain)
     kind = target.source_kind
-    if kind not in ("directory", "subversion", "postgresql"):
+    if kind not in ("directory", "subversion", "postgresql", "mysql"):
         raise RestoreError(f"{name} is a {kind} backup, which this version cannot restore; upgrade s3napback")
     if kind != "directory" and paths:
         raise RestoreError(f"{name} is a {kind} dump: it is restored whole; leave out --path")
-    if load and kind == "directory":
-        raise RestoreError(f"--load is for dumps (Subversion, PostgreSQL); {name} is a directory set")
-    if load and kind == "postgresql":
-        _check_new_database(target, destination)
-    elif kind != "postgresql" or not load:
+    if load:
+        destination = check_load(target, destination)
+    else:
         destination = os.path.abspath(destination)
-    dump_into_database = load and kind == "postgresql"
-    if not dump_into_database and os.path.isdir(destination) and not overwrite and os.listdir(destination):
-        prepare_destination(destination, overwrite)  # raises the "not empty" error before any download
+        if os.path.isdir(destination) and not overwrite and os.listdir(destination):
+            prepare_destination(destination, overwrite)  # raises the "not empty" error before any download
     result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination, list(paths))
     result.bytes_total = sum(c.size for m in chain for c in m.objects())
     result.chunks_total = sum(len(m.objects()) for m in chain)
@@ -448,20 +445,21 @@ def restore_set(
     progress = Progress()
     restorer = Restorer(store, parallel=parallel, gnupghome=gnupghome, progress=progress)
     line = ProgressLine(f"restore {name}", progress) if show_progress else None
+
+    def stream(manifest: Manifest, sink: Stage) -> None:
+        restorer.stream_whole(set_folder + manifest.backup_id + "/", manifest, sink, stdout=subprocess.DEVNULL)
+
     try:
         plans = _plan(restorer, set_folder, chain, name, paths)
-        if load and kind == "postgresql":
-            _load_postgres(restorer, set_folder, target, destination)
-        elif load:
-            _load_svn(restorer, set_folder, chain, destination)
-        created = False if load else prepare_destination(destination, overwrite)
         if load:
-            pass
+            load_dump(chain, destination, stream)
         elif overwrite:
+            prepare_destination(destination, overwrite)
             for plan in plans:
                 restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
             _extract_chain(restorer, set_folder, plans, destination)
         else:
+            created = prepare_destination(destination, overwrite)
             _extract_staged(restorer, set_folder, plans, destination, created=created, salvage=salvage)
     finally:
         if line is not None:
@@ -539,62 +537,6 @@ def _plan(
         )
     target.absent = [w for w in wanted if w not in present]
     return plans
-
-
-def _load_svn(restorer: Restorer, set_folder: str, chain: t.Sequence[Manifest], destination: str) -> None:
-    """Create a new repository at ``destination`` and load the chain's dumps into it, in order."""
-    if os.path.lexists(destination) and (not os.path.isdir(destination) or os.listdir(destination)):
-        raise RestoreError(f"{destination} exists; --load makes a new repository there: give a new or empty folder")
-    created = subprocess.run(  # noqa: S603
-        ["svnadmin", "create", destination],
-        capture_output=True,
-        text=True,
-        check=False,  # noqa: S607
-    )
-    if created.returncode != 0:
-        raise RestoreError(f"svnadmin create {destination} failed: {' '.join(created.stderr.split())[-300:]}")
-    try:
-        for manifest in chain:
-            log.info("loading %s (%s)", manifest.backup_id, manifest.kind)
-            load = Stage("svnadmin", ["svnadmin", "load", "--quiet", destination])
-            restorer.stream_whole(set_folder + manifest.backup_id + "/", manifest, load, stdout=subprocess.DEVNULL)
-    except BaseException:
-        shutil.rmtree(destination, ignore_errors=True)
-        raise
-
-
-def _check_new_database(target: Manifest, database: str) -> None:
-    if target.source_state.get("format") != "custom":
-        raise RestoreError(
-            f"{target.set} is pg_dumpall's SQL of every database: restore it to a file and run it with psql"
-        )
-    if not database or "/" in database or database.startswith("-"):
-        raise RestoreError(f"--to {database!r}: with --load, give the name of a new database to create")
-
-
-def _load_postgres(restorer: Restorer, set_folder: str, target: Manifest, database: str) -> None:
-    """Create the new database ``database`` and pg_restore the dump into it, as the set's User."""
-    user = postgres_user(target.source_state)
-    created = subprocess.run(  # noqa: S603
-        as_user(user, ["createdb", "--", database]), capture_output=True, text=True, check=False
-    )
-    if created.returncode != 0:
-        raise RestoreError(f"createdb {database} failed: {' '.join(created.stderr.split())[-300:]}")
-    load = Stage("pg_restore", as_user(user, ["pg_restore", "--exit-on-error", "--no-owner", f"--dbname={database}"]))
-    log.info("loading %s into the new database %s", target.backup_id, database)
-    try:
-        restorer.stream_whole(set_folder + target.backup_id + "/", target, load, stdout=subprocess.DEVNULL)
-    except BaseException:
-        subprocess.run(as_user(user, ["dropdb", "--if-exists", "--", database]), capture_output=True, check=False)  # noqa: S603
-        raise
-
-
-def dump_file_name(manifest: Manifest) -> str:
-    if manifest.source_kind == "postgresql":
-        suffix = PG_SUFFIX["all" if manifest.source_state.get("format") == "sql" else "one"]
-    else:
-        suffix = SVN_SUFFIX
-    return f"{manifest.seq:06d}-{manifest.backup_id}{suffix}"
 
 
 def _extract(restorer: Restorer, set_folder: str, plan: BackupPlan, destination: str) -> None:

@@ -1,7 +1,7 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Sources other than directories (Subversion, PostgreSQL): the dumper's standard output is the stream.
+"""Sources other than directories (Subversion, PostgreSQL, MySQL): the dumper's standard output is the stream.
 
 A dump goes through the same chunks, compression, encryption, catalog and rotation as a directory. It is
 committed only when the dumper itself exited 0: a dump that fails at the head of the pipe fails the backup
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import typing as t
 from dataclasses import dataclass, field
@@ -122,3 +123,50 @@ def postgres_dump_plan(database: str, options: t.Mapping[str, str]) -> DumpPlan:
     else:
         stage = Stage("pg_dump", as_user(user, ["pg_dump", "--format=custom", "--compress=0", f"--dbname={database}"]))
     return DumpPlan(stage, {"database": database, "format": "sql" if database == "all" else "custom", "user": user})
+
+
+# -- MySQL / MariaDB ----------------------------------------------------------------------------------------------
+# mysqldump's SQL in one transaction (a consistent snapshot of InnoDB tables without locking the server), with
+# routines, events and triggers. Credentials come from an option file: the set's DefaultsFile, or the user's
+# own ~/.my.cnf (or the unix_socket login of root on Debian): never from the command line. The seed's
+# SOCKET:DATABASE form picks the server by its socket.
+MYSQL_SUFFIX = ".sql"
+
+
+@dataclass(frozen=True)
+class MysqlTarget:
+    database: str  # a database, or "all"
+    socket: t.Optional[str] = None
+    defaults_file: t.Optional[str] = None
+
+    @classmethod
+    def of(cls, source: str, options: t.Mapping[str, str]) -> MysqlTarget:
+        socket, _, database = source.rpartition(":") if source.startswith("/") else ("", "", source)
+        return cls(database, socket or None, options.get("defaultsfile") or None)
+
+    def connection(self) -> t.List[str]:
+        """The client's connection options; the option file must come first, as the clients require."""
+        argv = [f"--defaults-file={self.defaults_file}"] if self.defaults_file else []
+        return argv + ([f"--socket={self.socket}"] if self.socket else [])
+
+    @property
+    def server(self) -> str:
+        return f"the server on {self.socket}" if self.socket else "the local server"
+
+
+def mysql_tool(role: str) -> str:
+    """MariaDB's own name for a client (``dump``, or ``""`` for the shell) when installed, else MySQL's:
+    MariaDB 11 warns on every run of the old names."""
+    mariadb = f"mariadb-{role}" if role else "mariadb"
+    mysql = {"dump": "mysqldump", "": "mysql"}[role]
+    return mariadb if shutil.which(mariadb) or not shutil.which(mysql) else mysql
+
+
+def mysql_dump_plan(source: str, options: t.Mapping[str, str]) -> DumpPlan:
+    target = MysqlTarget.of(source, options)
+    argv = [mysql_tool("dump"), *target.connection()]
+    argv += ["--single-transaction", "--routines", "--events", "--triggers", "--hex-blob", "--quick"]
+    argv += ["--all-databases"] if target.database == "all" else [target.database]
+    state = {"database": target.database, "format": "sql", "socket": target.socket}
+    state["defaults_file"] = target.defaults_file
+    return DumpPlan(Stage(argv[0], argv), state)

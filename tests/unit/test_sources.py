@@ -1,0 +1,26 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The dumpers' command lines: what they dump, and that credentials never appear on them."""
+
+from __future__ import annotations
+
+from _s3napback.sources import mysql_dump_plan
+
+
+def test_mysql_one_database_takes_the_option_file_first_and_no_password() -> None:
+    plan = mysql_dump_plan("shop", {"defaultsfile": "/etc/s3napback/my.cnf"})
+    argv = plan.stage.argv
+    assert argv[1] == "--defaults-file=/etc/s3napback/my.cnf"  # the clients accept it only first
+    assert argv[-1] == "shop" and "--all-databases" not in argv
+    assert {"--single-transaction", "--routines", "--events", "--triggers"} <= set(argv)
+    assert not any(a.startswith(("-p", "--password", "-u", "--user")) for a in argv)
+    assert plan.state == {"database": "shop", "format": "sql", "socket": None, "defaults_file": "/etc/s3napback/my.cnf"}
+
+
+def test_mysql_socket_form_and_all_databases() -> None:
+    plan = mysql_dump_plan("/run/mysqld/mysqld.sock:all", {})
+    argv = plan.stage.argv
+    assert argv[1] == "--socket=/run/mysqld/mysqld.sock"
+    assert argv[-1] == "--all-databases"
+    assert plan.state["database"] == "all" and plan.state["socket"] == "/run/mysqld/mysqld.sock"
