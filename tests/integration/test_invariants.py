@@ -12,11 +12,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from support.cli import cli_env
+from support.cli import cli_env, start_cli, wait_while_running
 from support.configs import write_config
 from support.trees import assert_same_tree, copy_tree, make_tree
 
@@ -95,14 +94,10 @@ def test_manifest_is_the_commit_and_kill_9_leaves_earlier_backups(cli, setup):
     make_tree(os.path.join(s.source, "more"), files=50, total_bytes=30 * 1024 * 1024, seed=8)
 
     # a second run, slowed down by a gpg that sleeps, killed with SIGKILL once chunks are in the bucket
-    env = cli_env(fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n'))
-    argv = [sys.executable, "-m", "_s3napback", "backup", "-c", s.conf, "--date", DAY2]
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+    env = fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n')
     before = set(keys_in(s))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and len(set(keys_in(s)) - before) < 3:
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
+    process = start_cli("backup", "-c", s.conf, "--date", DAY2, env=env)
+    wait_while_running(process, lambda: len(set(keys_in(s)) - before) >= 3, "3 chunks uploaded")
     process.send_signal(signal.SIGKILL)
     process.wait()
     leftovers = set(keys_in(s)) - before

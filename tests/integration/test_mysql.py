@@ -14,14 +14,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from support.cli import cli_env
+from support.cli import start_cli, wait_while_running
 
 PASSWORD = "s3cr3t-backup-pw"  # a throwaway user of a throwaway server
 
@@ -139,6 +138,10 @@ def my_conf(make_config, body: str) -> str:
     return conf
 
 
+def object_count(s3_server, bucket: str) -> int:
+    return s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"]
+
+
 def manifests(s3_server, bucket: str) -> list[str]:
     listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
     return [o["Key"] for o in listed if o["Key"].endswith(".json")]
@@ -209,17 +212,10 @@ def test_a_server_killed_mid_dump_commits_nothing_and_the_previous_backup_restor
     env = {"HOME": str(home)}
     cli("backup", "-c", conf, "--date", "2026-01-05", env=env, check=True)
     before = checksums(server, "big")
-    objects_before = s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"]
+    objects_before = object_count(s3_server, bucket)
 
-    running = subprocess.Popen(
-        [sys.executable, "-m", "_s3napback", "backup", "-c", conf, "--date", "2026-01-06", "--json"],
-        env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"] == objects_before:  # no new chunk yet
-        assert running.poll() is None, running.communicate()
-        assert time.monotonic() < deadline, "the second backup uploaded nothing in 60 s"
-        time.sleep(0.02)
+    running = start_cli("backup", "-c", conf, "--date", "2026-01-06", "--json", env=env)
+    wait_while_running(running, lambda: object_count(s3_server, bucket) > objects_before, "chunk uploaded")
     server.kill()
     out, err = running.communicate(timeout=120)
     assert running.returncode == 1 and "Traceback" not in err

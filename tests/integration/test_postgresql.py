@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """PostgreSQL sets against a real server (a private cluster started for the test, run by the postgres user):
 one database loaded into a new one and compared row by row, all databases (pg_dumpall) restored to SQL and
-replayed into a fresh cluster, and a stopped server named in a one-line failure that commits nothing."""
+replayed into a fresh cluster, a stopped server named in a one-line failure that commits nothing, and a server
+killed mid-dump, after which the previous backup still loads."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
+from support.cli import start_cli, wait_while_running
 
 
 def pg_bin() -> Path:
@@ -170,3 +173,33 @@ def test_a_stopped_server_fails_with_one_line_and_commits_nothing(cli, cluster, 
         o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith(".json")
     ]
     assert len(manifests) == 1  # only the first day's backup
+
+
+def test_a_server_killed_mid_dump_commits_nothing_and_the_previous_backup_loads(
+    cli, cluster, make_config, gpg_keys, s3_server, bucket
+):
+    fill(cluster, "big", 400000)  # tens of MB: pg_dump is still copying rows when the server dies
+    conf = pg_conf(make_config, "<PostgreSQL big>\n  Frequency 1\n  Fulls 3\n</PostgreSQL>\n")
+    cli("backup", "-c", conf, "--date", "2026-01-05", env=cluster.env, check=True)
+    before = checksums(cluster, "big")
+
+    def objects() -> int:
+        return s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"]
+
+    count = objects()
+    running = start_cli("backup", "-c", conf, "--date", "2026-01-06", "--json", env=cluster.env)
+    wait_while_running(running, lambda: objects() > count, "chunk uploaded")
+    cluster.as_postgres(str(pg_bin() / "pg_ctl"), "-D", f"{cluster.dir}/data", "-m", "immediate", "stop")
+    out, err = running.communicate(timeout=120)
+    assert running.returncode == 1 and "Traceback" not in err
+    [entry] = json.loads(out)
+    assert entry["action"] == "FAILED" and "pg_dump" in entry["error"], entry
+    committed = [
+        o["Key"] for o in s3_server.client().list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith(".json")
+    ]
+    assert len(committed) == 1  # only the first day's backup
+
+    cluster.start()
+    cli("restore", "-c", conf, "--set", "postgresql/big", "--to", "big_restored", "--load",
+        "--gnupghome", gpg_keys.private_home, env=cluster.env, check=True)  # fmt: skip
+    assert checksums(cluster, "big_restored") == before

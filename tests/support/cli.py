@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE_UTILS = os.path.join(REPO_ROOT, "plugins", "module_utils")
@@ -56,3 +57,18 @@ def run_cli(
             f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
         )
     return result
+
+
+def start_cli(*args: str | os.PathLike, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+    """Start ``python -m _s3napback ARGS`` in the background (text pipes), to act on it while it runs."""
+    argv = [sys.executable, "-m", "_s3napback", *(os.fspath(a) for a in args)]
+    return subprocess.Popen(argv, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+
+
+def wait_while_running(process: subprocess.Popen, reached: Callable[[], bool], what: str, timeout: float = 120) -> None:
+    """Poll until ``reached()``; fail if the command ends first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not reached():
+        assert process.poll() is None, f"the command ended before {what}: {process.communicate()}"
+        assert time.monotonic() < deadline, f"no {what} in {timeout} s"
+        time.sleep(0.02)
