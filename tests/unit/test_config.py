@@ -617,7 +617,7 @@ def test_bad_global_values(line: str, message: str) -> None:
         parse(f"# first line\n{line}\n")
 
 
-def test_cycle_type_options_are_stored_and_hanoi_is_refused() -> None:
+def test_cycle_type_options_are_stored() -> None:
     config = parse(
         """\
         CycleType simplecycle
@@ -632,14 +632,58 @@ def test_cycle_type_options_are_stored_and_hanoi_is_refused() -> None:
     )
     schedule = config.sets[0].schedule
     assert (schedule.cycle_type, schedule.discs, schedule.archive_oldest_disc) == ("SimpleCycle", 6, True)
-    with raises(r"t.conf:2: CycleType HanoiCycle is not supported yet by this version"):
-        parse("<Cycle>\nCycleType HanoiCycle\n</Cycle>\n")
-    with raises(r"t.conf:1: CycleType HanoiCycle is not supported yet by this version"):
-        parse("CycleType hanoicycle\n")
-    with raises(r"t.conf:1: CycleType expects SimpleCycle or HanoiCycle, got 'Other'$"):
+    with raises(r"t.conf:1: CycleType expects SimpleCycle, HanoiCycle or GFSCycle, got 'Other'$"):
         parse("CycleType Other\n")
     with raises(r"t.conf:1: ArchiveOldestDisc expects yes or no, got 'maybe'$"):
         parse("ArchiveOldestDisc maybe\n")
+
+
+def test_hanoi_needs_discs_and_makes_fulls_only() -> None:
+    config = parse(
+        """\
+        Frequency 1
+        Diffs 7
+        Fulls 2
+        <Cycle tower>
+          CycleType hanoicycle
+          Discs 5
+          ArchiveOldestDisc yes
+          Directory /srv
+        </Cycle>
+        Directory /etc
+        """
+    )
+    sets = by_name(config)
+    hanoi = sets["/srv"].schedule
+    assert (hanoi.cycle_type, hanoi.discs, hanoi.archive_oldest_disc) == ("HanoiCycle", 5, True)
+    assert (hanoi.cycle_length, hanoi.slots) == (1, 5)
+    assert sets["/etc"].schedule.cycle_type == "SimpleCycle" and sets["/etc"].schedule.slots == 14
+    with raises(r"t.conf:2: Directory /x has no Discs; add Discs inside <Directory /x> or at top level"):
+        parse("Frequency 1\n<Directory /x>\nCycleType HanoiCycle\n</Directory>\n")
+
+
+def test_gfs_keeps_by_the_calendar_and_needs_something_to_keep() -> None:
+    config = parse(
+        """\
+        <Directory /srv>
+          CycleType GFSCycle
+          Frequency 1
+          Diffs 7
+          KeepDaily 7
+          KeepWeekly 4
+          KeepMonthly 12
+        </Directory>
+        """
+    )
+    gfs = config.sets[0].schedule
+    assert (gfs.cycle_type, gfs.keep_daily, gfs.keep_weekly, gfs.keep_monthly, gfs.keep_yearly) == (
+        "GFSCycle", 7, 4, 12, 0,
+    )  # fmt: skip
+    assert gfs.gfs_points == 23 and gfs.cycle_length == 7
+    with raises(r"t.conf:1: Directory /x has CycleType GFSCycle but keeps nothing; add KeepDaily N"):
+        parse("<Directory /x>\nCycleType GFSCycle\nFrequency 1\nDiffs 1\n</Directory>\n")
+    with raises(r"t.conf:1: KeepWeekly expects a whole number of weeks >= 0"):
+        parse("KeepWeekly -1\n")
 
 
 # -- Config methods ------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The seed's SimpleCycle and retention, replayed over years with the code the backups use."""
+"""SimpleCycle, HanoiCycle and GFSCycle and their retention, replayed over years with the code the backups use."""
 
 from __future__ import annotations
 
@@ -10,18 +10,42 @@ import datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _s3napback.catalog import chain_of, retained
+from _s3napback.catalog import chain_of
 from _s3napback.config import Schedule
-from _s3napback.schedule import DIFF, FULL, SKIP, chain_complete, decide, epoch_day, period_of, slot_of
+from _s3napback.retention import retained, retention_bound
+from _s3napback.schedule import DIFF, FULL, SKIP, chain_complete, decide, epoch_day, hanoi_disc, period_of, slot_of
 from _s3napback.simulate import Simulation, fake_manifest
 
-schedules = st.builds(
+simple_schedules = st.builds(
     Schedule,
     frequency=st.integers(1, 10),
     diffs=st.integers(0, 10),
     fulls=st.integers(1, 5),
     phase=st.integers(0, 12),
 )
+hanoi_schedules = st.builds(
+    Schedule,
+    frequency=st.integers(1, 4),
+    diffs=st.just(1),
+    fulls=st.just(1),
+    phase=st.integers(0, 12),
+    cycle_type=st.just("HanoiCycle"),
+    discs=st.integers(1, 9),
+    archive_oldest_disc=st.booleans(),
+)
+gfs_schedules = st.builds(
+    Schedule,
+    frequency=st.integers(1, 3),
+    diffs=st.integers(0, 8),
+    fulls=st.just(1),
+    phase=st.integers(0, 12),
+    cycle_type=st.just("GFSCycle"),
+    keep_daily=st.integers(0, 10),
+    keep_weekly=st.integers(0, 6),
+    keep_monthly=st.integers(0, 14),
+    keep_yearly=st.integers(0, 3),
+).filter(lambda s: s.gfs_points > 0)
+schedules = st.one_of(simple_schedules, hanoi_schedules, gfs_schedules)
 # any day from 1990 to 2060, so year ends, leap days and the 2038 boundary are all crossed somewhere
 start_days = st.integers(epoch_day(datetime.date(1990, 1, 1)), epoch_day(datetime.date(2060, 1, 1)))
 
@@ -145,7 +169,7 @@ def test_retention_keeps_base_of_retained_diffs() -> None:
 
 def test_retained_ignores_slots_beyond_a_shrunk_schedule() -> None:
     old = [fake_manifest(f"b{i}", seq=i, kind=FULL, period=i, slot=i, full=f"b{i}") for i in range(1, 6)]
-    assert retained(old, 3) == {"b1", "b2", "b5"}  # slots 3 and 4 are gone; b5 is the newest
+    assert retained(old, Schedule(frequency=1, diffs=1, fulls=3)) == {"b1", "b2", "b5"}  # b5 is the newest
 
 
 @settings(max_examples=150, deadline=None)
@@ -153,9 +177,10 @@ def test_retained_ignores_slots_beyond_a_shrunk_schedule() -> None:
 def test_daily_runs_keep_chains_and_bounds(schedule: Schedule, start: int, years: int) -> None:
     sim = daily(schedule, start, 365 * years)
     assert_invariants(sim)
-    bound = schedule.slots + schedule.cycle_length - 1
+    made_so_far: list = []
     for event in sim.events:
-        assert len(event.retained) <= bound
+        made_so_far += [event.made] if event.made is not None else []
+        assert len(event.retained) <= retention_bound(schedule, made_so_far)
         periods = [m.period for m in event.retained]
         assert len(periods) == len(set(periods))  # never two backups for one period without -f
     made = [e.made for e in sim.events if e.made is not None]
@@ -186,3 +211,68 @@ def test_missed_days_clock_jumps_and_forced_runs_never_strand_a_backup(
         assert_invariants(sim)
         if event.made is not None:
             assert event.made.backup_id in {m.backup_id for m in sim.committed}
+
+
+# -- HanoiCycle ----------------------------------------------------------------------------------------
+
+
+def test_hanoi_disc_sequence_matches_the_documented_table() -> None:
+    assert [hanoi_disc(p, 5) for p in range(31, 47)] == [4, 0, 1, 0, 2, 0, 1, 0, 3, 0, 1, 0, 2, 0, 1, 0]
+    assert [hanoi_disc(p, 3) for p in range(7, 15)] == [2, 0, 1, 0, 2, 0, 1, 0]  # the last disc takes the rest
+    assert {hanoi_disc(p, 1) for p in range(100)} == {0}
+
+
+def test_hanoi_keeps_backups_of_ages_one_two_four_eight() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=9, cycle_type="HanoiCycle", discs=5)
+    sim = daily(schedule, 32 * 500 - 1 - 40, 41)  # ends on a day of the last disc (period + 1 = 32k)
+    assert all(e.decision.action == FULL for e in sim.events)  # fulls only, whatever Diffs says
+    last = sim.events[-1].day
+    assert sorted(last - epoch_day(datetime.date.fromisoformat(m.day)) for m in sim.committed) == [0, 1, 2, 4, 8]
+    sim.run_day(last + 1)
+    assert sorted(last + 1 - epoch_day(datetime.date.fromisoformat(m.day)) for m in sim.committed) == [0, 1, 3, 5, 9]
+
+
+@settings(max_examples=60, deadline=None)
+@given(discs=st.integers(1, 8), start=start_days)
+def test_hanoi_never_keeps_a_backup_older_than_its_last_disc(discs: int, start: int) -> None:
+    schedule = Schedule(frequency=1, diffs=1, fulls=1, cycle_type="HanoiCycle", discs=discs)
+    sim = daily(schedule, start, 2**discs + 10)
+    for event in sim.events[2**discs :]:
+        ages = [event.day - epoch_day(datetime.date.fromisoformat(m.day)) for m in event.retained]
+        assert max(ages) < max(2 ** (discs - 1), 1) and len(ages) == discs
+
+
+def test_hanoi_archive_keeps_every_backup_of_the_last_disc() -> None:
+    schedule = Schedule(frequency=1, diffs=1, fulls=1, cycle_type="HanoiCycle", discs=5, archive_oldest_disc=True)
+    sim = daily(schedule, 20000, 400)
+    on_last_disc = [e.made for e in sim.events if e.made is not None and e.made.slot == 4]
+    assert len(on_last_disc) == 25  # one every 16 days
+    kept = {m.backup_id for m in sim.committed}
+    assert {m.backup_id for m in on_last_disc} <= kept
+    assert len(kept) == 4 + 25  # the four other discs, and the archive
+
+
+# -- GFSCycle ------------------------------------------------------------------------------------------
+
+
+def test_gfs_keeps_the_newest_of_each_day_week_and_month() -> None:
+    schedule = Schedule(frequency=1, diffs=1, fulls=1, cycle_type="GFSCycle", keep_daily=7, keep_weekly=4,
+                        keep_monthly=12)  # fmt: skip
+    sim = daily(
+        schedule, epoch_day(datetime.date(2025, 1, 1)), (datetime.date(2026, 2, 4) - datetime.date(2025, 1, 1)).days + 1
+    )
+    kept = sorted(m.day for m in sim.committed)
+    daily_points = [f"2026-01-{d}" for d in (29, 30, 31)] + [f"2026-02-0{d}" for d in (1, 2, 3, 4)]
+    weekly_points = ["2026-01-18", "2026-01-25"]  # Sundays ending ISO weeks 3 and 4; weeks 5 and 6 are daily
+    monthly_points = ["2025-03-31", "2025-04-30", "2025-05-31", "2025-06-30", "2025-07-31", "2025-08-31",
+                      "2025-09-30", "2025-10-31", "2025-11-30", "2025-12-31"]  # fmt: skip
+    assert kept == sorted(daily_points + weekly_points + monthly_points)
+
+
+def test_gfs_with_diffs_keeps_each_point_with_its_chain() -> None:
+    schedule = Schedule(frequency=1, diffs=7, fulls=1, cycle_type="GFSCycle", keep_daily=3, keep_monthly=3)
+    sim = daily(schedule, 7 * 3000, 120)
+    assert_invariants(sim)
+    kinds = {m.kind for m in sim.committed}
+    assert kinds == {FULL, DIFF}
+    assert len(sim.committed) <= retention_bound(schedule, [e.made for e in sim.events if e.made])

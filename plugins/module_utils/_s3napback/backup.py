@@ -8,7 +8,7 @@ Order of events for one set, which is what keeps every earlier backup safe:
 2. decide FULL / DIFF / SKIP from the date, the config and the catalog;
 3. stream tar -> compressor -> gpg -> chunks -> S3, with tar writing a *new* snapshot file;
 4. write the manifest (the commit), then move the new snapshot file over the old one;
-5. retire backups the slots no longer hold, manifest first, and never one a retained DIFF needs.
+5. retire backups the set's CycleType no longer keeps, manifest first, and never one a retained DIFF needs.
 A failure before 4 deletes what was uploaded and the new snapshot file: nothing changes.
 """
 
@@ -34,7 +34,6 @@ from .catalog import (
     load_set,
     set_key,
     set_prefix,
-    to_retire,
 )
 from .chunks import Encoder, Progress, compress_stage, upload_stream
 from .config import BackupSet, Config
@@ -43,6 +42,7 @@ from .keys import Keyring, encrypt_argv, usable_recipients
 from .lock import RunLock
 from .pipeline import Chain, Stage
 from .progress import ProgressLine
+from .retention import to_retire
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
 from .sources import DumpPlan, mysql_dump_plan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
@@ -222,7 +222,7 @@ class BackupRun:
         manifest = self._stream(backup_set, listing, decision, snapshot, newest, result, dump)
         result.backup_id = manifest.backup_id
         committed = [*listing.committed, manifest]
-        for old in to_retire(committed, backup_set.schedule.slots):
+        for old in to_retire(committed, backup_set.schedule):
             try:
                 self._delete_backup(listing, old.backup_id)
             except S3napbackError as exc:  # the new backup is committed all the same; the next run retries
@@ -235,7 +235,7 @@ class BackupRun:
 
     def _would_retire(self, backup_set: BackupSet, listing: SetListing, decision: t.Any) -> t.List[Manifest]:
         placeholder = self.new_manifest("(new)", backup_set, decision, listing.newest())
-        return to_retire([*listing.committed, placeholder], backup_set.schedule.slots)
+        return to_retire([*listing.committed, placeholder], backup_set.schedule)
 
     def new_manifest(
         self, backup_id: str, backup_set: BackupSet, decision: t.Any, newest: t.Optional[Manifest], **fields: t.Any

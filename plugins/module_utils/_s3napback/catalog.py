@@ -137,35 +137,6 @@ def chain_of(target: Manifest, committed: t.Iterable[Manifest]) -> t.List[Manife
     return chain
 
 
-def retained(committed: t.Sequence[Manifest], slots: int) -> t.Set[str]:
-    """Backup ids retention keeps: the newest occupant of each slot, plus every backup they build on.
-
-    Keeping the ancestors is what solves the seed's orphaned diffs: a FULL stays while any retained DIFF
-    depends on it, and is retired with the last of them. Occupants of slots the schedule no longer has
-    (the config shrank) are only kept while they are needed.
-    """
-    newest_in_slot: t.Dict[int, Manifest] = {}
-    for m in committed:
-        if m.slot < slots and (m.slot not in newest_in_slot or m.seq > newest_in_slot[m.slot].seq):
-            newest_in_slot[m.slot] = m
-    if committed:  # the newest backup is never retired, whatever the slots say
-        newest = max(committed, key=lambda m: m.seq)
-        newest_in_slot.setdefault(-1, newest)
-    by_id = {m.backup_id: m for m in committed}
-    keep: t.Set[str] = set()
-    for m in newest_in_slot.values():
-        current: t.Optional[Manifest] = m
-        while current is not None and current.backup_id not in keep:
-            keep.add(current.backup_id)
-            current = by_id.get(current.parent) if current.parent else None
-    return keep
-
-
-def to_retire(committed: t.Sequence[Manifest], slots: int) -> t.List[Manifest]:
-    keep = retained(committed, slots)
-    return sorted((m for m in committed if m.backup_id not in keep), key=lambda m: m.seq)
-
-
 @dataclass
 class SetListing:
     """What the bucket holds for one set: committed backups and the leftovers of failed runs."""

@@ -39,8 +39,12 @@ Timing (top level as defaults for every set, in ``<Cycle>`` blocks, in set block
 - ``Diffs D``: the cycle length between fulls, the full included (>= 0; 0 and 1 = every backup full).
 - ``Fulls N``: how many cycles to keep (>= 1).
 - ``Phase P``: shifts the schedule by P days (>= 0, default 0).
-- ``CycleType SimpleCycle|HanoiCycle``, ``Discs N``, ``ArchiveOldestDisc yes|no``: rotation scheme;
-  only SimpleCycle is supported by this version.
+- ``CycleType SimpleCycle|HanoiCycle|GFSCycle``: the retention scheme (default SimpleCycle, the seed's).
+  ``HanoiCycle`` makes fulls only (Diffs and Fulls do not apply) and keeps ``Discs N`` of them in the
+  Tower-of-Hanoi rotation; ``ArchiveOldestDisc yes`` keeps every backup of the last disc for good.
+  ``GFSCycle`` (grandfather-father-son) makes fulls and diffs as ``Diffs`` says and keeps the newest backup
+  of each of the last ``KeepDaily`` days, ``KeepWeekly`` ISO weeks, ``KeepMonthly`` months and
+  ``KeepYearly`` years that have one (Fulls does not apply), each with the backups it builds on.
 - ``Exclude PATTERN``: a tar ``--exclude`` pattern, repeatable; for directories only. Excludes add up
   (top level, then cycle, then set block); every other setting is taken from the innermost scope.
 
@@ -111,8 +115,23 @@ _GLOBAL_NAMES: t.Dict[str, str] = {
     )
 }
 _TIMING_NAMES: t.Dict[str, str] = {
-    n.lower(): n for n in ("Frequency", "Diffs", "Fulls", "Phase", "CycleType", "Discs", "ArchiveOldestDisc")
+    n.lower(): n
+    for n in (
+        "Frequency",
+        "Diffs",
+        "Fulls",
+        "Phase",
+        "CycleType",
+        "Discs",
+        "ArchiveOldestDisc",
+        "KeepDaily",
+        "KeepWeekly",
+        "KeepMonthly",
+        "KeepYearly",
+    )
 }
+CYCLE_TYPES = ("SimpleCycle", "HanoiCycle", "GFSCycle")
+GFS_KEEPS = ("keepdaily", "keepweekly", "keepmonthly", "keepyearly")
 # Set-block options: which block kind accepts them.
 _OPTION_NAMES: t.Dict[str, t.Tuple[str, str]] = {
     "defaultsfile": ("DefaultsFile", "mysql"),
@@ -145,16 +164,29 @@ class Schedule:
     cycle_type: str = "SimpleCycle"
     discs: t.Optional[int] = None
     archive_oldest_disc: bool = False
+    keep_daily: int = 0  # GFSCycle: how many days, weeks, months, years keep their newest backup
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+    keep_yearly: int = 0
 
     @property
     def cycle_length(self) -> int:
-        """Backups per cycle, the full included."""
-        return max(self.diffs, 1)
+        """Backups per cycle, the full included (HanoiCycle makes fulls only)."""
+        return 1 if self.cycle_type == "HanoiCycle" else max(self.diffs, 1)
 
     @property
     def slots(self) -> int:
-        """How many backups are retained at most."""
+        """The slots backups rotate through: SimpleCycle's N x D, HanoiCycle's discs; for GFSCycle the
+        position in the cycle (its retention goes by the calendar, not by slots)."""
+        if self.cycle_type == "HanoiCycle":
+            return self.discs or 1
+        if self.cycle_type == "GFSCycle":
+            return self.cycle_length
         return self.cycle_length * self.fulls
+
+    @property
+    def gfs_points(self) -> int:
+        return self.keep_daily + self.keep_weekly + self.keep_monthly + self.keep_yearly
 
 
 @dataclass(frozen=True)
@@ -569,7 +601,14 @@ class _Parser:
             diffs = p.own.get("diffs", 1)
         else:
             diffs = get("diffs")
+        cycle_type = t.cast(str, get("cycletype") or "SimpleCycle")
+        if cycle_type == "HanoiCycle":
+            diffs = 1  # fulls only, as in the later s3napback
         values = {"Frequency": get("frequency"), "Diffs": diffs, "Fulls": get("fulls")}
+        if cycle_type != "SimpleCycle":
+            values.pop("Fulls")  # Discs or the Keep* counts say what is kept
+        if cycle_type == "HanoiCycle":
+            values["Discs"] = get("discs")
         missing = [n for n, v in values.items() if v is None]
         if missing:
             label = f"{SET_KINDS[p.kind]} {_show(p.source)}"
@@ -581,15 +620,26 @@ class _Parser:
                 places.append("at top level")
                 hint = f"add {what} {' or '.join(places)}, or write {label} FREQUENCY DIFFS FULLS"
             raise self.error(f"{label} has no {what}; {hint}", p.line)
-        discs = get("discs")
+        keeps = {key: t.cast(int, get(key) or 0) for key in GFS_KEEPS}
+        if cycle_type == "GFSCycle" and not any(keeps.values()):
+            label = f"{SET_KINDS[p.kind]} {_show(p.source)}"
+            raise self.error(
+                f"{label} has CycleType GFSCycle but keeps nothing; add KeepDaily N (or KeepWeekly,"
+                " KeepMonthly, KeepYearly) where its timing is set",
+                p.line,
+            )
         schedule = Schedule(
             frequency=t.cast(int, values["Frequency"]),
             diffs=t.cast(int, diffs),
-            fulls=t.cast(int, values["Fulls"]),
+            fulls=t.cast(int, values.get("Fulls") or 1),
             phase=t.cast(int, get("phase") or 0),
-            cycle_type=t.cast(str, get("cycletype") or "SimpleCycle"),
-            discs=t.cast(t.Optional[int], discs),
+            cycle_type=cycle_type,
+            discs=t.cast(t.Optional[int], get("discs")),
             archive_oldest_disc=bool(get("archiveoldestdisc")),
+            keep_daily=keeps["keepdaily"],
+            keep_weekly=keeps["keepweekly"],
+            keep_monthly=keeps["keepmonthly"],
+            keep_yearly=keeps["keepyearly"],
         )
         excludes: t.Tuple[str, ...] = ()
         if p.kind == "directory":
@@ -611,12 +661,11 @@ class _Parser:
 
     def timing_value(self, key: str, name: str, args: t.List[str]) -> object:
         if key == "cycletype":
-            value = self.one(name, args, "SimpleCycle or HanoiCycle").lower()
-            if value == "hanoicycle":
-                raise self.error("CycleType HanoiCycle is not supported yet by this version; use SimpleCycle")
-            if value != "simplecycle":
-                raise self.error(f"CycleType expects SimpleCycle or HanoiCycle, got '{args[0]}'")
-            return "SimpleCycle"
+            value = self.one(name, args, "SimpleCycle, HanoiCycle or GFSCycle").lower()
+            for cycle_type in CYCLE_TYPES:
+                if value == cycle_type.lower():
+                    return cycle_type
+            raise self.error(f"CycleType expects SimpleCycle, HanoiCycle or GFSCycle, got '{args[0]}'")
         if key == "archiveoldestdisc":
             value = self.one(name, args, "yes or no")
             if value.lower() not in _BOOLEANS:
@@ -628,6 +677,10 @@ class _Parser:
             "fulls": (1, "a whole number of cycles >= 1"),
             "phase": (0, "a whole number of days >= 0"),
             "discs": (1, "a whole number >= 1"),
+            "keepdaily": (0, "a whole number of days >= 0"),
+            "keepweekly": (0, "a whole number of weeks >= 0"),
+            "keepmonthly": (0, "a whole number of months >= 0"),
+            "keepyearly": (0, "a whole number of years >= 0"),
         }[key]
         return self.uint(name, self.one(name, args, meta), minimum, None, meta)
 

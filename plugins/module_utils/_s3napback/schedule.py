@@ -1,7 +1,7 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The seed's SimpleCycle: which backup a set gets on a given day, and in which slot.
+"""Which backup a set gets on a given day, and in which slot (the seed's SimpleCycle, and HanoiCycle's discs).
 
 Days are counted since the epoch (the original counted days of the year and broke every January).
 ``Frequency F`` groups days into periods of F days; ``Diffs D`` groups periods into cycles of D (the full
@@ -41,7 +41,16 @@ def cycle_of(schedule: Schedule, period: int) -> int:
 
 
 def slot_of(schedule: Schedule, period: int) -> int:
+    if schedule.cycle_type == "HanoiCycle":
+        return hanoi_disc(period, schedule.slots)
     return period % schedule.slots
+
+
+def hanoi_disc(period: int, discs: int) -> int:
+    """The Tower-of-Hanoi disc of a period: disc k is used every 2**(k+1) periods, the last one every
+    2**(discs-1), so the newest backups on the discs are about 1, 2, 4, ... periods old."""
+    number = period + 1  # 1, 2, 3, ...: the trailing zero bits of the period's number
+    return min((number & -number).bit_length() - 1, discs - 1)
 
 
 def nominal_kind(schedule: Schedule, period: int) -> str:

@@ -8,11 +8,13 @@ Used by the tests (and by the planner) to see what a policy does over years with
 
 from __future__ import annotations
 
+import datetime
 import typing as t
 from dataclasses import dataclass, field, replace
 
-from .catalog import Manifest, to_retire
-from .schedule import FULL, SKIP, Decision, decide
+from .catalog import Manifest
+from .retention import to_retire
+from .schedule import EPOCH, FULL, SKIP, Decision, decide
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from .config import Schedule
@@ -53,10 +55,11 @@ class Simulation:
                 parent=decision.parent,
                 full=backup_id if decision.action == FULL or newest is None else newest.full,
                 snapshot=f"snar-{backup_id}",
+                day=(EPOCH + datetime.timedelta(days=day)).isoformat(),
             )
             self.committed.append(made)
             self.snapshot = made.snapshot_sha256
-            retired = to_retire(self.committed, self.schedule.slots)
+            retired = to_retire(self.committed, self.schedule)
             gone = {m.backup_id for m in retired}
             self.committed = [m for m in self.committed if m.backup_id not in gone]
         event = Event(day, decision, made, retired, list(self.committed))

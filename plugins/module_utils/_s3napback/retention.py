@@ -1,0 +1,105 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which committed backups a set keeps, by its CycleType, and which are retired.
+
+Every policy picks *points* to keep for their own sake; a point is kept with every backup it builds on, so a
+FULL stays while any retained DIFF depends on it (the seed's orphaned diffs cannot happen), and the newest
+backup is always kept, whatever the policy says.
+
+- SimpleCycle (the seed's): the newest backup of each of the ``Diffs x Fulls`` slots.
+- HanoiCycle: the newest backup on each disc; with ArchiveOldestDisc, every backup ever made on the last
+  disc (the archive grows by one full every ``2**(Discs-1)`` periods).
+- GFSCycle: the newest backup of each of the last KeepDaily days, KeepWeekly ISO weeks, KeepMonthly months
+  and KeepYearly years that have one. Counting only the buckets that have a backup means days the host was
+  off never use up the retention, and the dates are the backups' own, so a wrong clock now cannot retire
+  anything.
+"""
+
+from __future__ import annotations
+
+import datetime
+import typing as t
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from .catalog import Manifest
+    from .config import Schedule
+
+
+def retained(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Set[str]:
+    """Backup ids the policy keeps: its points, the newest backup, and every backup they build on."""
+    if not committed:
+        return set()
+    points = list(_POINTS[schedule.cycle_type](committed, schedule))
+    points.append(max(committed, key=lambda m: m.seq))
+    by_id = {m.backup_id: m for m in committed}
+    keep: t.Set[str] = set()
+    for point in points:
+        current: t.Optional[Manifest] = point
+        while current is not None and current.backup_id not in keep:
+            keep.add(current.backup_id)
+            current = by_id.get(current.parent) if current.parent else None
+    return keep
+
+
+def to_retire(committed: t.Sequence[Manifest], schedule: Schedule) -> t.List[Manifest]:
+    keep = retained(committed, schedule)
+    return sorted((m for m in committed if m.backup_id not in keep), key=lambda m: m.seq)
+
+
+def retention_bound(schedule: Schedule, made: t.Sequence[Manifest]) -> int:
+    """The most backups the policy keeps after ``made`` (one backup per period, none forced)."""
+    if schedule.cycle_type == "HanoiCycle":
+        archived = sum(1 for m in made if m.slot == schedule.slots - 1) if schedule.archive_oldest_disc else 0
+        return schedule.slots - 1 + max(1, archived)
+    if schedule.cycle_type == "GFSCycle":  # each point with its chain, and the newest with its own
+        return (schedule.gfs_points + 1) * schedule.cycle_length
+    return schedule.slots + schedule.cycle_length - 1  # the slots, and the newest cycle's chain besides
+
+
+def _newest_by(committed: t.Iterable[Manifest], bucket: t.Callable[[Manifest], t.Hashable]) -> t.Dict[t.Any, Manifest]:
+    newest: t.Dict[t.Any, Manifest] = {}
+    for m in committed:
+        key = bucket(m)
+        if key not in newest or m.seq > newest[key].seq:
+            newest[key] = m
+    return newest
+
+
+def _simple_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:
+    # Occupants of slots the schedule no longer has (the config shrank) are kept only while needed.
+    return _newest_by((m for m in committed if m.slot < schedule.slots), lambda m: m.slot).values()
+
+
+def _hanoi_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:
+    last = schedule.slots - 1
+    points = list(_simple_points(committed, schedule))
+    if schedule.archive_oldest_disc:
+        points += [m for m in committed if m.slot == last]
+    return points
+
+
+def _gfs_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:
+    rules: t.List[t.Tuple[int, t.Callable[[datetime.date], t.Hashable]]] = [
+        (schedule.keep_daily, lambda d: d),
+        (schedule.keep_weekly, lambda d: d.isocalendar()[:2]),
+        (schedule.keep_monthly, lambda d: (d.year, d.month)),
+        (schedule.keep_yearly, lambda d: d.year),
+    ]
+    points: t.List[Manifest] = []
+    for count, bucket_of in rules:
+        if count:
+            newest = _newest_by(committed, lambda m, b=bucket_of: b(backup_day(m)))  # type: ignore[misc]
+            points += [newest[key] for key in sorted(newest, reverse=True)[:count]]
+    return points
+
+
+def backup_day(manifest: Manifest) -> datetime.date:
+    return datetime.date.fromisoformat(manifest.day)
+
+
+_POINTS: t.Dict[str, t.Callable[[t.Sequence[Manifest], Schedule], t.Iterable[Manifest]]] = {
+    "SimpleCycle": _simple_points,
+    "HanoiCycle": _hanoi_points,
+    "GFSCycle": _gfs_points,
+}
