@@ -183,6 +183,16 @@ sets:
       type: list
       elements: str
       sample: [20250117-020000-full]
+    after:
+      description:
+        - What the set holds after the run, or in check mode would hold, by its retention policy
+          (the planner's view of today, see C(s3napback plan)).
+        - C(restorable) are the days of the moments that can be restored, oldest first; C(fulls) and C(diffs)
+          count the backups kept.
+      returned: when the set did not fail
+      type: dict
+      version_added: 0.2.0
+      sample: {restorable: ["2025-01-13", "2025-01-14"], fulls: 1, diffs: 1}
     leftovers_removed:
       description: Folders of earlier failed runs (without a manifest) that this run removed from the bucket.
       returned: always
@@ -217,6 +227,7 @@ sets:
       chunks: 2
       seconds: 3.25
       retired: []
+      after: {restorable: ["2025-01-13", "2025-01-14"], fulls: 1, diffs: 1}
       leftovers_removed: []
       warnings: []
       error: null

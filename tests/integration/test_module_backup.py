@@ -160,6 +160,7 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     assert entry["slot"] == slot
     assert entry["backup_id"] is None
     assert (entry["chunks"], entry["bytes_uploaded"], entry["retired"], entry["error"]) == (0, 0, [], None)
+    assert entry["after"] == {"restorable": [DAY], "fulls": 1, "diffs": 0}  # the planner's view of today
     assert bucket_objects(client, bucket) == {}
     assert not diff_dir.exists()  # not even the snapshot folder
     assert_no_secret(run, secret)
@@ -176,6 +177,7 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     assert entry["parent"] is None
     assert entry["error"] is None
     assert (entry["retired"], entry["leftovers_removed"], entry["warnings"]) == ([], [], [])
+    assert entry["after"] == {"restorable": [DAY], "fulls": 1, "diffs": 0}
     full_id = entry["backup_id"]
     assert full_id.startswith("20250303-") and full_id.endswith("-full")
     source_bytes = sum(p.stat().st_size for p in source.rglob("*") if p.is_file() and not p.is_symlink())
@@ -229,6 +231,7 @@ def test_backup_module_through_ansible_playbook(tmp_path, s3_server, bucket, gpg
     assert 0 < entry["bytes_read"] < MIB
     assert entry["chunks"] == 1
     assert entry["retired"] == []
+    assert entry["after"] == {"restorable": [DAY, DAY], "fulls": 1, "diffs": 1}
     after = bucket_objects(client, bucket)
     assert set(after) - set(objects) == {
         f"{set_folder}{diff_id}/manifest.json",

@@ -41,6 +41,7 @@ from .errors import ConfigError, PipelineError, S3napbackError
 from .keys import Keyring, encrypt_argv, usable_recipients
 from .lock import RunLock
 from .pipeline import Chain, Stage
+from .planner import retained_summary
 from .progress import ProgressLine
 from .retention import to_retire
 from .s3 import S3Settings, S3Store
@@ -69,6 +70,8 @@ class SetResult:
     warnings: t.List[str] = field(default_factory=list)
     error: t.Optional[str] = None
     test: bool = False
+    # what the set holds after the run (in test mode: would hold): restorable days, fulls, diffs
+    after: t.Optional[t.Dict[str, t.Any]] = None
 
     @property
     def uploaded(self) -> bool:
@@ -209,9 +212,15 @@ class BackupRun:
             decision.parent,
         )
         log.info("%s: %s in slot %d (%s)", backup_set.name, decision.action, decision.slot, decision.reason)
-        if decision.action == SKIP or self.test:
-            if self.test and decision.action != SKIP:
-                result.retired = [m.backup_id for m in self._would_retire(backup_set, listing, decision)]
+        if decision.action == SKIP:
+            result.after = retained_summary(listing.committed)
+            return
+        if self.test:
+            placeholder = self.new_manifest("(new)", backup_set, decision, listing.newest())
+            committed = [*listing.committed, placeholder]
+            retiring = to_retire(committed, backup_set.schedule)
+            result.retired = [m.backup_id for m in retiring]
+            result.after = retained_summary([m for m in committed if m not in retiring])
             return
         if backup_set.kind == "directory" and not os.path.isdir(backup_set.source):
             raise S3napbackError(
@@ -232,10 +241,7 @@ class BackupRun:
                 continue
             result.retired.append(old.backup_id)
             log.info("%s: retired %s (%s, slot %d)", backup_set.name, old.backup_id, old.kind, old.slot)
-
-    def _would_retire(self, backup_set: BackupSet, listing: SetListing, decision: t.Any) -> t.List[Manifest]:
-        placeholder = self.new_manifest("(new)", backup_set, decision, listing.newest())
-        return to_retire([*listing.committed, placeholder], backup_set.schedule)
+        result.after = retained_summary([m for m in committed if m.backup_id not in result.retired])
 
     def new_manifest(
         self, backup_id: str, backup_set: BackupSet, decision: t.Any, newest: t.Optional[Manifest], **fields: t.Any

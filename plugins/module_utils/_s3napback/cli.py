@@ -19,6 +19,7 @@ from .backup import BackupRun, SetResult, open_store
 from .config import Config, load_config
 from .errors import ConfigError, S3napbackError
 from .inventory import describe_set, load, now_utc, set_names
+from .planner import plan_lines, plan_set
 from .preflight import run_checks
 from .progress import human
 from .restore import RestoreResult, restore_set
@@ -27,7 +28,7 @@ from .verify import verify_set
 
 log = logging.getLogger("s3napback")
 
-COMMANDS = ("backup", "list", "restore", "verify", "check")
+COMMANDS = ("backup", "list", "restore", "verify", "check", "plan")
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG, 4: logging.DEBUG}
 
 
@@ -100,6 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--gnupghome", metavar="DIR", help="also decrypt and read every archive with the private key in DIR"
     )
     verify.add_argument("--stale-hours", type=float, metavar="N", help="report a set whose newest good backup is older")
+
+    plan = sub.add_parser("plan", parents=[common], help="replay the schedule day by day, from an empty bucket")
+    plan.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
+    plan.add_argument("--days", type=int, default=56, metavar="N", help="how many days (default 56)")
+    plan.add_argument("--from", dest="start", type=parse_day, metavar="YYYY-MM-DD", help="first day (default today)")
 
     check = sub.add_parser("check", parents=[common], help="check config, tools, keys, sources and bucket")
     check.add_argument(
@@ -300,12 +306,29 @@ def cmd_check(args: argparse.Namespace, config: Config) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_plan(args: argparse.Namespace, config: Config) -> int:
+    if not 1 <= args.days <= 36600:
+        raise ConfigError(f"--days {args.days}: give a number of days from 1 to 36600")
+    start = args.start or datetime.date.today()
+    plans = [plan_set(s, start, args.days) for s in (config.select(args.sets) if args.sets else config.sets)]
+    if args.json:
+        say(json.dumps([p.as_dict() for p in plans], indent=1))
+        return 0
+    for number, plan in enumerate(plans):
+        if number:
+            say("")
+        for line in plan_lines(plan):
+            say(line)
+    return 0
+
+
 HANDLERS = {
     "backup": cmd_backup,
     "list": cmd_list,
     "restore": cmd_restore,
     "verify": cmd_verify,
     "check": cmd_check,
+    "plan": cmd_plan,
 }
 
 
