@@ -183,6 +183,15 @@ sets:
       type: list
       elements: str
       sample: [20250117-020000-full]
+    locked:
+      description:
+        - Backups the retention policy retires but whose S3 Object Lock has not expired (C(ObjectLock) in the
+          config); they are kept, and a later run retires them.
+      returned: always
+      type: list
+      elements: str
+      version_added: 0.2.0
+      sample: []
     after:
       description:
         - What the set holds after the run, or in check mode would hold, by its retention policy
@@ -227,6 +236,7 @@ sets:
       chunks: 2
       seconds: 3.25
       retired: []
+      locked: []
       after: {restorable: ["2025-01-13", "2025-01-14"], fulls: 1, diffs: 1}
       leftovers_removed: []
       warnings: []

@@ -141,7 +141,7 @@ def test_seed_example_fixed_globals() -> None:
     assert config.log_level == 2
     assert (config.compression, config.compression_level, config.encryption) == ("zstd", 3, "gpg")
     assert (config.parallel, config.s3_prefix, config.s3_addressing_style) == (4, "", "auto")
-    assert config.storage_class is None and config.s3_endpoint is None
+    assert config.object_lock is None and config.s3_endpoint is None
 
 
 def test_seed_example_fixed_sets() -> None:
@@ -577,8 +577,8 @@ def test_other_global_values(monkeypatch: pytest.MonkeyPatch) -> None:
         S3AddressingStyle Path
         HostName web1.example.com
         Parallel 16
-        StorageClass STANDARD_IA
         GpgKeyring /etc/s3napback/pubring.kbx
+        ObjectLock Governance 3
         """
     )
     assert config.log_level == 3
@@ -588,7 +588,9 @@ def test_other_global_values(monkeypatch: pytest.MonkeyPatch) -> None:
     assert config.s3_addressing_style == "path"
     assert config.host_name == "web1.example.com"
     assert config.parallel == 16
-    assert config.storage_class == "STANDARD_IA"
+    assert (config.object_lock, config.object_lock_margin_days) == ("GOVERNANCE", 3)
+    assert parse("ObjectLock compliance\n").object_lock_margin_days == 7
+    assert parse("ObjectLock none\n").object_lock is None
     assert config.gpg_keyring == "/etc/s3napback/pubring.kbx"
     assert parse('S3Prefix ""\n').s3_prefix == ""
     assert parse("LogLevel 4\n").log_level == 4
@@ -636,6 +638,37 @@ def test_cycle_type_options_are_stored() -> None:
         parse("CycleType Other\n")
     with raises(r"t.conf:1: ArchiveOldestDisc expects yes or no, got 'maybe'$"):
         parse("ArchiveOldestDisc maybe\n")
+
+
+def test_storage_classes_are_set_wide_defaults_or_per_set() -> None:
+    config = parse(
+        """\
+        Frequency 1
+        Diffs 1
+        Fulls 2
+        StorageClass STANDARD_IA
+        Directory /etc
+        <Directory /srv>
+          CycleType HanoiCycle
+          Discs 4
+          ArchiveOldestDisc yes
+          ArchiveStorageClass GLACIER_IR
+        </Directory>
+        <Directory /tmp>
+          StorageClass ONEZONE_IA
+        </Directory>
+        """
+    )
+    classes = {s.name: (s.storage_class, s.archive_storage_class) for s in config.sets}
+    assert classes == {
+        "/etc": ("STANDARD_IA", "STANDARD_IA"),
+        "/srv": ("STANDARD_IA", "GLACIER_IR"),
+        "/tmp": ("ONEZONE_IA", "ONEZONE_IA"),
+    }
+    with raises(r"t.conf:1: StorageClass expects a storage class name such as STANDARD_IA, got 'a b'"):
+        parse('StorageClass "a b"\n')
+    with raises(r"t.conf:1: ObjectLock expects none, governance or compliance, and optionally a margin in days"):
+        parse("ObjectLock legal\n")
 
 
 def test_hanoi_needs_discs_and_makes_fulls_only() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from _s3napback.catalog import chain_of
 from _s3napback.config import Schedule
-from _s3napback.retention import retained, retention_bound
+from _s3napback.retention import first_retirement, retained, retention_bound
 from _s3napback.schedule import DIFF, FULL, SKIP, chain_complete, decide, epoch_day, hanoi_disc, period_of, slot_of
 from _s3napback.simulate import Simulation, fake_manifest
 
@@ -276,3 +276,17 @@ def test_gfs_with_diffs_keeps_each_point_with_its_chain() -> None:
     kinds = {m.kind for m in sim.committed}
     assert kinds == {FULL, DIFF}
     assert len(sim.committed) <= retention_bound(schedule, [e.made for e in sim.events if e.made])
+
+
+@settings(max_examples=150, deadline=None)
+@given(schedule=schedules, start=start_days, days=st.integers(1, 500), off=st.sets(st.integers(0, 499)))
+def test_no_backup_is_retired_before_its_first_retirement_which_object_lock_uses(
+    schedule: Schedule, start: int, days: int, off: set
+) -> None:
+    sim = Simulation(schedule)
+    for day in range(start, start + days):
+        if day - start in off:
+            continue  # the host was off
+        event = sim.run_day(day)
+        for gone in event.retired:
+            assert period_of(schedule, day) >= first_retirement(schedule, gone.period), (gone, day)

@@ -41,6 +41,7 @@ from .errors import ConfigError, PipelineError, S3napbackError
 from .keys import Keyring, encrypt_argv, usable_recipients
 from .lock import RunLock
 from .pipeline import Chain, Stage
+from .placement import Placement, locked_until, placement_for
 from .planner import retained_summary
 from .progress import ProgressLine
 from .retention import to_retire
@@ -66,6 +67,7 @@ class SetResult:
     chunks: int = 0
     seconds: float = 0.0
     retired: t.List[str] = field(default_factory=list)
+    locked: t.List[str] = field(default_factory=list)  # retired by the policy, but their Object Lock holds
     leftovers_removed: t.List[str] = field(default_factory=list)
     warnings: t.List[str] = field(default_factory=list)
     error: t.Optional[str] = None
@@ -88,7 +90,6 @@ def store_settings(config: Config) -> S3Settings:
         region=config.s3_region,
         addressing_style=config.s3_addressing_style,
         key_file=config.s3_key_file,
-        storage_class=config.storage_class,
     )
 
 
@@ -218,7 +219,7 @@ class BackupRun:
         if self.test:
             placeholder = self.new_manifest("(new)", backup_set, decision, listing.newest())
             committed = [*listing.committed, placeholder]
-            retiring = to_retire(committed, backup_set.schedule)
+            retiring, result.locked = self._unlocked(to_retire(committed, backup_set.schedule))
             result.retired = [m.backup_id for m in retiring]
             result.after = retained_summary([m for m in committed if m not in retiring])
             return
@@ -231,7 +232,10 @@ class BackupRun:
         manifest = self._stream(backup_set, listing, decision, snapshot, newest, result, dump)
         result.backup_id = manifest.backup_id
         committed = [*listing.committed, manifest]
-        for old in to_retire(committed, backup_set.schedule):
+        retiring, result.locked = self._unlocked(to_retire(committed, backup_set.schedule))
+        for backup_id in result.locked:
+            log.info("%s: %s is due to be retired but locked; a later run retires it", backup_set.name, backup_id)
+        for old in retiring:
             try:
                 self._delete_backup(listing, old.backup_id)
             except S3napbackError as exc:  # the new backup is committed all the same; the next run retries
@@ -242,6 +246,12 @@ class BackupRun:
             result.retired.append(old.backup_id)
             log.info("%s: retired %s (%s, slot %d)", backup_set.name, old.backup_id, old.kind, old.slot)
         result.after = retained_summary([m for m in committed if m.backup_id not in result.retired])
+
+    def _unlocked(self, retiring: t.List[Manifest]) -> t.Tuple[t.List[Manifest], t.List[str]]:
+        """Split what the policy retires into what may go now and the ids whose Object Lock still holds."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        locked = [m.backup_id for m in retiring if locked_until(m, now)]
+        return [m for m in retiring if m.backup_id not in locked], locked
 
     def new_manifest(
         self, backup_id: str, backup_set: BackupSet, decision: t.Any, newest: t.Optional[Manifest], **fields: t.Any
@@ -405,10 +415,12 @@ class BackupRun:
         if member_index.chain is not None:
             os.close(index_read)  # the compressor holds it now
 
+        placement = placement_for(config, backup_set, decision.period, decision.slot)
+
         def put(index: int, data: bytes, digest: bytes) -> str:
             nonlocal uploaded_any
             uploaded_any = True
-            return self.store.put(folder + chunk_name(index, suffix), data, digest)
+            return self.store.put(folder + chunk_name(index, suffix), data, digest, placement.storage_class)
 
         try:
             chunks, warnings, server_check = upload_stream(
@@ -426,7 +438,9 @@ class BackupRun:
                 os.close(index_read)
             index_object: t.Optional[Chunk] = None
             if dump is None:
-                index_check = self.store.put(folder + index_key, member_index.output, member_index.digest.digest())
+                index_check = self.store.put(
+                    folder + index_key, member_index.output, member_index.digest.digest(), placement.storage_class
+                )
                 if index_check != "verified":
                     server_check = index_check
                 index_object = Chunk(-1, index_key, 0, 0, len(member_index.output), member_index.digest.hexdigest())
@@ -450,6 +464,7 @@ class BackupRun:
                 server_checksum=server_check,
                 index=index_object,
                 source_state=dump.state if dump is not None else {},
+                **placement.manifest_fields(),
             )
             raw = manifest.to_json()
             # the commit: from here on the backup exists
@@ -468,6 +483,7 @@ class BackupRun:
                 line.stop()
         if dump is None:
             os.replace(new_snapshot, snapshot)
+        self._lock(folder, manifest, placement, result)
         result.bytes_read = manifest.bytes_read
         result.bytes_uploaded = manifest.bytes_stored
         result.chunks = len(manifest.chunks)
@@ -483,23 +499,44 @@ class BackupRun:
         return manifest
 
     # -- cleaning up ----------------------------------------------------------------------------------------
+    def _lock(self, folder: str, manifest: Manifest, placement: Placement, result: SetResult) -> None:
+        """Lock every object of the committed backup; a backup whose lock failed is still a good backup."""
+        if placement.retain_until is None or placement.lock_mode is None:
+            return
+        if placement.retain_until <= datetime.datetime.now(datetime.timezone.utc):
+            log.info("%s: not locked: its retain-until %s has passed", manifest.backup_id, manifest.retain_until)
+            return
+        keys = [folder + c.key for c in manifest.objects()] + [folder + MANIFEST_NAME]
+        try:
+            for key in keys:
+                self.store.retain(key, placement.lock_mode, placement.retain_until)
+        except S3napbackError as exc:
+            warning = f"{manifest.backup_id} is committed but not locked ({exc}); check the bucket's Object Lock"
+            log.warning("%s: %s", manifest.set, warning)
+            result.warnings.append(warning)
+
     def _remove_leftovers(self, listing: SetListing, result: SetResult) -> None:
         """Folders without a manifest are failed runs (we hold the host's lock, so none is in progress)."""
         for backup_id, keys in sorted(listing.leftovers.items()):
-            self.store.delete(keys)
+            self.store.delete(keys, all_versions=self.versioned)
             result.leftovers_removed.append(backup_id)
             log.info("%s: removed %d objects left by the failed run %s", listing.prefix, len(keys), backup_id)
+
+    @property
+    def versioned(self) -> bool:
+        """Object Lock needs a versioned bucket, where deleting a key only hides it: delete its versions."""
+        return self.config.object_lock is not None
 
     def _delete_backup(self, listing: SetListing, backup_id: str) -> None:
         """Manifest first: a half-deleted backup must never look committed."""
         keys = [key for key, _size in listing.keys.get(backup_id, [])]
         manifest_key = listing.prefix + backup_id + "/" + MANIFEST_NAME
-        self.store.delete([manifest_key])
-        self.store.delete([key for key in keys if key != manifest_key])
+        self.store.delete([manifest_key], all_versions=self.versioned)
+        self.store.delete([key for key in keys if key != manifest_key], all_versions=self.versioned)
 
     def _delete_folder_quietly(self, folder: str) -> None:
         try:
-            self.store.delete([key for key, _size in self.store.list(folder)])
+            self.store.delete([key for key, _size in self.store.list(folder)], all_versions=self.versioned)
         except S3napbackError as exc:  # the next run removes what is left
             log.warning("could not remove the objects of the failed backup %s: %s", folder, exc)
 

@@ -79,6 +79,10 @@ class Manifest:
     index: t.Optional[Chunk] = None
     # what a dump reached (a Subversion backup's UUID and revisions): where the next incremental starts
     source_state: t.Mapping[str, t.Any] = field(default_factory=dict)
+    # how the objects are stored: storage class, and the Object Lock (mode, retain-until in UTC ISO 8601)
+    storage_class: t.Optional[str] = None
+    lock_mode: t.Optional[str] = None
+    retain_until: t.Optional[str] = None
     format: int = FORMAT_VERSION
 
     @property

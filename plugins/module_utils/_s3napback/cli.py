@@ -145,6 +145,8 @@ def describe(result: SetResult) -> str:
         line = f"{result.set}: would make a {result.action} in slot {result.slot} ({result.reason})"
         if result.retired:
             line += f"; would retire {', '.join(result.retired)}"
+        if result.locked:
+            line += f"; {', '.join(result.locked)} would stay, locked"
         return line
     line = (
         f"{result.set}: {result.action} {result.backup_id} in slot {result.slot}: read {human(result.bytes_read)}, "
@@ -152,6 +154,8 @@ def describe(result: SetResult) -> str:
     )
     if result.retired:
         line += f"; retired {', '.join(result.retired)}"
+    if result.locked:
+        line += f"; kept {', '.join(result.locked)} (locked until later)"
     return line
 
 

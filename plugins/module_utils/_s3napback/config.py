@@ -31,7 +31,9 @@ Global directives (top level only):
 - ``Parallel N``: parallel uploads, 1..64 (default 4).
 - ``Compression zstd|gzip|none [LEVEL]``: default zstd level 3; zstd 1..19, gzip 1..9 (default 6).
 - ``Encryption gpg|none``: default gpg.
-- ``StorageClass NAME``: S3 storage class of the objects (default: the bucket's).
+- ``ObjectLock none|governance|compliance [MARGIN_DAYS]``: upload with S3 Object Lock in that mode, each
+  backup retained until the day its policy may first retire it plus MARGIN_DAYS (default 7); the bucket
+  must have Object Lock enabled. Rotation then deletes only backups whose lock has expired.
 
 Timing (top level as defaults for every set, in ``<Cycle>`` blocks, in set blocks):
 
@@ -45,6 +47,9 @@ Timing (top level as defaults for every set, in ``<Cycle>`` blocks, in set block
   ``GFSCycle`` (grandfather-father-son) makes fulls and diffs as ``Diffs`` says and keeps the newest backup
   of each of the last ``KeepDaily`` days, ``KeepWeekly`` ISO weeks, ``KeepMonthly`` months and
   ``KeepYearly`` years that have one (Fulls does not apply), each with the backups it builds on.
+- ``StorageClass NAME``: S3 storage class of a set's objects (default: the bucket's), e.g. STANDARD_IA.
+- ``ArchiveStorageClass NAME``: the storage class of backups HanoiCycle's ArchiveOldestDisc keeps for good
+  (every backup on the last disc), e.g. GLACIER_IR; default: StorageClass.
 - ``Exclude PATTERN``: a tar ``--exclude`` pattern, repeatable; for directories only. Excludes add up
   (top level, then cycle, then set block); every other setting is taken from the innermost scope.
 
@@ -111,7 +116,7 @@ _GLOBAL_NAMES: t.Dict[str, str] = {
         "Parallel",
         "Compression",
         "Encryption",
-        "StorageClass",
+        "ObjectLock",
     )
 }
 _TIMING_NAMES: t.Dict[str, str] = {
@@ -128,6 +133,8 @@ _TIMING_NAMES: t.Dict[str, str] = {
         "KeepWeekly",
         "KeepMonthly",
         "KeepYearly",
+        "StorageClass",
+        "ArchiveStorageClass",
     )
 }
 CYCLE_TYPES = ("SimpleCycle", "HanoiCycle", "GFSCycle")
@@ -200,6 +207,8 @@ class BackupSet:
     excludes: t.Tuple[str, ...] = ()
     cycle: t.Optional[str] = None  # name of the enclosing <Cycle>, if it has one
     origin: str = ""  # "FILE:LINE" where it was declared
+    storage_class: t.Optional[str] = None
+    archive_storage_class: t.Optional[str] = None  # HanoiCycle's archived discs
     # Not hashed: a dict is unhashable, and the other fields identify the set.
     options: t.Mapping[str, str] = field(default_factory=dict, hash=False)
 
@@ -235,7 +244,8 @@ class Config:
     compression: str = "zstd"
     compression_level: t.Optional[int] = 3
     encryption: str = "gpg"
-    storage_class: t.Optional[str] = None
+    object_lock: t.Optional[str] = None  # GOVERNANCE or COMPLIANCE
+    object_lock_margin_days: int = 7
     sets: t.List[BackupSet] = field(default_factory=list)
 
     def require_for_backup(self) -> None:
@@ -654,6 +664,8 @@ class _Parser:
             excludes=excludes,
             cycle=p.cycle.arg if p.cycle else None,
             origin=f"{self.source}:{p.line}",
+            storage_class=t.cast(t.Optional[str], get("storageclass")),
+            archive_storage_class=t.cast(t.Optional[str], get("archivestorageclass") or get("storageclass")),
             options=dict(p.own_scope.options) if p.own_scope else {},
         )
 
@@ -666,6 +678,11 @@ class _Parser:
                 if value == cycle_type.lower():
                     return cycle_type
             raise self.error(f"CycleType expects SimpleCycle, HanoiCycle or GFSCycle, got '{args[0]}'")
+        if key in ("storageclass", "archivestorageclass"):
+            value = self.one(name, args, "NAME")
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+                raise self.error(f"{name} expects a storage class name such as STANDARD_IA, got '{value}'")
+            return value
         if key == "archiveoldestdisc":
             value = self.one(name, args, "yes or no")
             if value.lower() not in _BOOLEANS:
@@ -802,11 +819,14 @@ class _Parser:
             raise self.error(f"Encryption expects gpg or none, got '{value}'")
         self.values["encryption"] = value.lower()
 
-    def g_storageclass(self, name: str, args: t.List[str]) -> None:
-        value = self.one(name, args, "NAME")
-        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-            raise self.error(f"StorageClass expects a storage class name such as STANDARD_IA, got '{value}'")
-        self.values["storage_class"] = value
+    def g_objectlock(self, name: str, args: t.List[str]) -> None:
+        meta = "none, governance or compliance, and optionally a margin in days"
+        if len(args) not in (1, 2) or args[0].lower() not in ("none", "governance", "compliance"):
+            raise self.error(f"ObjectLock expects {meta}, got '{' '.join(args)}'")
+        if args[0].lower() != "none":
+            self.values["object_lock"] = args[0].upper()
+        if len(args) == 2:
+            self.values["object_lock_margin_days"] = self.uint(name, args[1], 0, 3650, "a margin of 0 to 3650 days")
 
     # -- result --------------------------------------------------------------------------------------
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import datetime
 import typing as t
 
+from .schedule import hanoi_disc
+
 if t.TYPE_CHECKING:  # pragma: no cover
     from .catalog import Manifest
     from .config import Schedule
@@ -45,6 +47,23 @@ def retained(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Set[str]:
 def to_retire(committed: t.Sequence[Manifest], schedule: Schedule) -> t.List[Manifest]:
     keep = retained(committed, schedule)
     return sorted((m for m in committed if m.backup_id not in keep), key=lambda m: m.seq)
+
+
+def first_retirement(schedule: Schedule, period: int) -> int:
+    """The first period in which the policy may retire the backup made in ``period``: a lower bound of its
+    life whatever happens later (missed days only make it longer), which is what an Object Lock may cover.
+
+    A backup is needed by every later backup of its cycle, so it lives until the last of them is replaced:
+    SimpleCycle replaces a slot after ``slots`` periods, GFSCycle keeps a daily point ``KeepDaily`` periods,
+    and HanoiCycle reuses disc k after 2**(k+1) periods (the last disc after 2**(Discs-1))."""
+    if schedule.cycle_type == "HanoiCycle":
+        disc = hanoi_disc(period, schedule.slots)
+        last = schedule.slots - 1
+        return period + (2**last if disc == last else 2 ** (disc + 1))
+    cycle_end = (period // schedule.cycle_length + 1) * schedule.cycle_length - 1
+    if schedule.cycle_type == "GFSCycle":
+        return cycle_end + max(schedule.keep_daily, 1)
+    return cycle_end + schedule.slots
 
 
 def retention_bound(schedule: Schedule, made: t.Sequence[Manifest]) -> int:
