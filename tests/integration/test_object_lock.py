@@ -132,3 +132,13 @@ def test_storage_class_per_set_and_for_archived_hanoi_discs(cli, s3_server, buck
         assert manifest["storage_class"] == expected and manifest["retain_until"] is None
     kept = {row["backup_id"] for row in json.loads(cli("list", "-c", conf, "--json", check=True).stdout)}
     assert kept == {b for b, slot in made.items() if slot == 1} | {disc_0}  # the archive, and disc 0
+
+
+def test_check_refuses_object_lock_on_a_bucket_without_it(cli, bucket, locked_bucket, make_config, tmp_path):
+    source = tmp_path / "data"
+    make_tree(source, files=1, total_bytes=100)
+    plain = cli("check", "-c", make_config([source], extra="ObjectLock compliance"))
+    assert plain.returncode == 1
+    assert f"bucket: FAILED: ObjectLock compliance is set, but bucket {bucket} has no Object Lock;" in plain.stdout
+    locked = cli("check", "-c", make_config([source], bucket=locked_bucket, extra="ObjectLock compliance"))
+    assert locked.returncode == 0, locked.stdout

@@ -137,7 +137,14 @@ def check_bucket(config: Config, store: t.Any) -> Check:
             if store.get(key) != body:
                 return Check("bucket", False, f"{store.where}: the probe object came back different")
         finally:
-            store.delete([key])
+            store.delete([key], all_versions=config.object_lock is not None)
+        if config.object_lock and not store.object_lock_enabled():
+            return Check(
+                "bucket",
+                False,
+                f"ObjectLock {config.object_lock.lower()} is set, but bucket {config.bucket} has no Object Lock;"
+                " create the bucket with Object Lock enabled (it cannot be added to most existing buckets)",
+            )
     except S3napbackError as exc:
         return Check("bucket", False, str(exc))
     note = "checksums verified by the store" if verified == "verified" else "the store ignores SHA-256 checksums"

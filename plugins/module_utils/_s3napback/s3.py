@@ -239,6 +239,18 @@ class S3Store:
             Retention={"Mode": mode, "RetainUntilDate": until},
         )
 
+    def object_lock_enabled(self) -> bool:
+        def fetch() -> bool:
+            try:
+                answer = self.client.get_object_lock_configuration(Bucket=self.settings.bucket)
+            except _deps.botocore.exceptions.ClientError as exc:
+                if "ObjectLockConfiguration" in exc.response.get("Error", {}).get("Code", ""):
+                    return False  # ObjectLockConfigurationNotFoundError
+                raise
+            return answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+        return self._call(f"read the Object Lock setting of {self.settings.bucket}", fetch)
+
     def versions(self, prefix: str) -> t.List[t.Dict[str, str]]:
         """Every version and delete marker under ``prefix``, as delete_objects takes them."""
 
