@@ -275,6 +275,9 @@ def test_gfs_with_diffs_keeps_each_point_with_its_chain() -> None:
     assert_invariants(sim)
     kinds = {m.kind for m in sim.committed}
     assert kinds == {FULL, DIFF}
+    last = sim.events[-1].day
+    old = [m for m in sim.committed if last - epoch_day(datetime.date.fromisoformat(m.day)) >= 9]
+    assert len(old) == 2 and {m.kind for m in old} == {FULL}  # the monthly points are fulls: no chains to keep
     assert len(sim.committed) <= retention_bound(schedule, [e.made for e in sim.events if e.made])
 
 

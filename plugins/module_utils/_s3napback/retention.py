@@ -10,10 +10,11 @@ backup is always kept, whatever the policy says.
 - SimpleCycle (the seed's): the newest backup of each of the ``Diffs x Fulls`` slots.
 - HanoiCycle: the newest backup on each disc; with ArchiveOldestDisc, every backup ever made on the last
   disc (the archive grows by one full every ``2**(Discs-1)`` periods).
-- GFSCycle: the newest backup of each of the last KeepDaily days, KeepWeekly ISO weeks, KeepMonthly months
-  and KeepYearly years that have one. Counting only the buckets that have a backup means days the host was
-  off never use up the retention, and the dates are the backups' own, so a wrong clock now cannot retire
-  anything.
+- GFSCycle: the newest backup of each of the last KeepDaily days, and the newest FULL (the newest backup
+  when there is none) of each of the last KeepWeekly ISO weeks, KeepMonthly months and KeepYearly years that
+  have one. A FULL needs nothing else, so the long-lived points cost one full each, not a chain of diffs.
+  Counting only the buckets that have a backup means days the host was off never use up the retention, and
+  the dates are the backups' own, so a wrong clock now cannot retire anything.
 """
 
 from __future__ import annotations
@@ -76,13 +77,18 @@ def retention_bound(schedule: Schedule, made: t.Sequence[Manifest]) -> int:
     return schedule.slots + schedule.cycle_length - 1  # the slots, and the newest cycle's chain besides
 
 
-def _newest_by(committed: t.Iterable[Manifest], bucket: t.Callable[[Manifest], t.Hashable]) -> t.Dict[t.Any, Manifest]:
-    newest: t.Dict[t.Any, Manifest] = {}
+def _newest_by(
+    committed: t.Iterable[Manifest],
+    bucket: t.Callable[[Manifest], t.Hashable],
+    rank: t.Callable[[Manifest], t.Any] = lambda m: m.seq,
+) -> t.Dict[t.Any, Manifest]:
+    """The best backup of each bucket: the newest, or the highest ``rank``."""
+    best: t.Dict[t.Any, Manifest] = {}
     for m in committed:
         key = bucket(m)
-        if key not in newest or m.seq > newest[key].seq:
-            newest[key] = m
-    return newest
+        if key not in best or rank(m) > rank(best[key]):
+            best[key] = m
+    return best
 
 
 def _simple_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:
@@ -106,10 +112,15 @@ def _gfs_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterab
         (schedule.keep_yearly, lambda d: d.year),
     ]
     points: t.List[Manifest] = []
-    for count, bucket_of in rules:
+    for number, (count, bucket_of) in enumerate(rules):
         if count:
-            newest = _newest_by(committed, lambda m, b=bucket_of: b(backup_day(m)))  # type: ignore[misc]
-            points += [newest[key] for key in sorted(newest, reverse=True)[:count]]
+            daily = number == 0
+            best = _newest_by(
+                committed,
+                lambda m, b=bucket_of: b(backup_day(m)),  # type: ignore[misc]
+                (lambda m: m.seq) if daily else (lambda m: (m.kind == "FULL", m.seq)),
+            )
+            points += [best[key] for key in sorted(best, reverse=True)[:count]]
     return points
 
 
