@@ -183,6 +183,12 @@ sets:
       type: list
       elements: str
       sample: [20250117-020000-full]
+    newest_finished:
+      description: When the set's newest committed backup finished (UTC, ISO 8601), after the run; V(null) if none.
+      returned: always
+      type: str
+      version_added: 0.2.0
+      sample: "2025-01-14T02:00:07Z"
     locked:
       description:
         - Backups the retention policy retires but whose S3 Object Lock has not expired (C(ObjectLock) in the
@@ -236,6 +242,7 @@ sets:
       chunks: 2
       seconds: 3.25
       retired: []
+      newest_finished: "2025-01-14T02:00:07Z"
       locked: []
       after: {restorable: ["2025-01-13", "2025-01-14"], fulls: 1, diffs: 1}
       leftovers_removed: []

@@ -44,6 +44,7 @@ from .pipeline import Chain, Stage
 from .placement import Placement, locked_until, placement_for
 from .planner import retained_summary
 from .progress import ProgressLine
+from .report import RunReport, describe
 from .retention import to_retire
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
@@ -74,6 +75,7 @@ class SetResult:
     test: bool = False
     # what the set holds after the run (in test mode: would hold): restorable days, fulls, diffs
     after: t.Optional[t.Dict[str, t.Any]] = None
+    newest_finished: t.Optional[str] = None  # when the set's newest committed backup finished (UTC ISO 8601)
 
     @property
     def uploaded(self) -> bool:
@@ -141,8 +143,6 @@ class BackupRun:
     # -- preflight ------------------------------------------------------------------------------------------
     def preflight(self) -> None:
         """Fail early, once, on what would fail every set: the keys, the bucket, the snapshot folder."""
-        if self.config.notify_email:
-            log.warning("NotifyEmail is not implemented yet by this version: no mail is sent")
         if self.keyring is not None:
             self.fingerprints = usable_recipients(self.keyring, self.config.gpg_recipients)
         self.store.check_bucket()
@@ -153,11 +153,20 @@ class BackupRun:
                 raise S3napbackError(f"DiffDir {self.config.diff_dir}: cannot create it: {exc.strerror}") from None
 
     def run(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
-        self.preflight()
-        if self.test:
+        if self.test:  # the seed's test mode tells nobody: it uploads nothing
+            self.preflight()
             return self._run_sets(sets)
-        with RunLock(os.path.join(self.diff_dir, ".s3napback.lock")):
-            return self._run_sets(sets)
+        report = RunReport(self.config)
+        report.start()
+        try:
+            self.preflight()
+            with RunLock(os.path.join(self.diff_dir, ".s3napback.lock")):
+                results = self._run_sets(sets)
+        except S3napbackError as exc:
+            report.finish([], error=str(exc))
+            raise
+        report.finish(results)
+        return results
 
     def _run_sets(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
         expanded, vanished = self.expand(sets)
@@ -180,11 +189,14 @@ class BackupRun:
             result.error = str(exc)
             log.error("%s: %s", backup_set.name, exc)
         result.seconds = round(time.monotonic() - started, 3)
+        log.info("%s", describe(result))
         return result
 
     def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
         prefix = set_prefix(self.config.s3_prefix, self.config.host_name, backup_set.name)
         listing = load_set(self.store, prefix)
+        newest = listing.newest()
+        result.newest_finished = newest.finished if newest else None
         if listing.leftovers:
             if self.test:  # what a real run would remove
                 result.leftovers_removed = sorted(listing.leftovers)
@@ -228,9 +240,9 @@ class BackupRun:
                 f"{backup_set.origin}: Directory {backup_set.source} does not exist or is not a folder"
             )
 
-        newest = listing.newest()
         manifest = self._stream(backup_set, listing, decision, snapshot, newest, result, dump)
         result.backup_id = manifest.backup_id
+        result.newest_finished = manifest.finished
         committed = [*listing.committed, manifest]
         retiring, result.locked = self._unlocked(to_retire(committed, backup_set.schedule))
         for backup_id in result.locked:

@@ -10,18 +10,21 @@ import datetime
 import gc
 import json
 import logging
+import logging.handlers
+import os
 import sys
 import traceback
 import typing as t
 
 from . import __version__
-from .backup import BackupRun, SetResult, open_store
+from .backup import BackupRun, open_store
 from .config import Config, load_config
 from .errors import ConfigError, S3napbackError
 from .inventory import describe_set, load, now_utc, set_names
 from .planner import plan_lines, plan_set
 from .preflight import run_checks
 from .progress import human
+from .report import describe
 from .restore import RestoreResult, restore_set
 from .s3 import S3Store
 from .verify import verify_set
@@ -62,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("-f", "--force", action="store_true", help="back up even if this period is done")
     backup.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
     backup.add_argument("--date", type=parse_day, metavar="YYYY-MM-DD", help="act as if today were this day")
+    backup.add_argument(
+        "--syslog", action="store_true", help="also log to syslog/the journal at LogLevel (as cron runs it)"
+    )
 
     listing = sub.add_parser("list", parents=[common], help="list committed backups")
     listing.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME", help="only this set")
@@ -114,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(debug: bool, config: t.Optional[Config] = None) -> None:
+def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool = False) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -134,29 +140,11 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None) -> None:
         handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
         handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
         root.addHandler(handler)
-
-
-def describe(result: SetResult) -> str:
-    if result.action == "FAILED":
-        return f"{result.set}: FAILED: {result.error}"
-    if result.action == "SKIP":
-        return f"{result.set}: skipped: {result.reason}"
-    if result.test:
-        line = f"{result.set}: would make a {result.action} in slot {result.slot} ({result.reason})"
-        if result.retired:
-            line += f"; would retire {', '.join(result.retired)}"
-        if result.locked:
-            line += f"; {', '.join(result.locked)} would stay, locked"
-        return line
-    line = (
-        f"{result.set}: {result.action} {result.backup_id} in slot {result.slot}: read {human(result.bytes_read)}, "
-        f"stored {human(result.bytes_uploaded)} in {result.chunks} chunks, {result.seconds:.1f} s"
-    )
-    if result.retired:
-        line += f"; retired {', '.join(result.retired)}"
-    if result.locked:
-        line += f"; kept {', '.join(result.locked)} (locked until later)"
-    return line
+    if syslog and os.path.exists("/dev/log"):  # the journal reads /dev/log too
+        system = logging.handlers.SysLogHandler(address="/dev/log")
+        system.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO) if config else logging.INFO)
+        system.setFormatter(logging.Formatter("s3napback[%(process)d]: %(levelname)s %(message)s"))
+        root.addHandler(system)
 
 
 def cmd_backup(args: argparse.Namespace, config: Config) -> int:
@@ -347,7 +335,7 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
     setup_logging(args.debug)
     try:
         config = load_config(args.config)
-        setup_logging(args.debug, config)
+        setup_logging(args.debug, config, syslog=getattr(args, "syslog", False))
         return HANDLERS[args.command](args, config)
     except S3napbackError as exc:
         say(f"s3napback: error: {exc}", sys.stderr)

@@ -20,6 +20,15 @@ Global directives (top level only):
 - ``ChunkSize BYTES``: size of the chunks stored on S3, 64KiB..5GiB; a plain number or with the suffix
   K, M, G, KiB, MiB or GiB (all powers of 1024). Default 64MiB.
 - ``NotifyEmail ADDR...``: where reports are mailed; repeatable.
+- ``NotifyOn always|failure``: mail after every run (default) or only after one that failed.
+- ``NotifyFrom ADDR``: the sender (default ``s3napback@`` the host name).
+- ``SmtpServer HOST[:PORT]``: send through this SMTP server (default port 587, or 465 with ``SmtpSecurity
+  tls``); without it, through the local ``sendmail``.
+- ``SmtpSecurity starttls|tls|none``: STARTTLS (default), TLS from the start, or plain (a local relay).
+- ``SmtpCredentialsFile PATH``: ``user=`` and ``password=`` lines for SMTP authentication.
+- ``HeartbeatUrl URL``: pinged on start (``URL/start``), success (``URL``) and failure (``URL/fail``), the
+  healthchecks.io convention, with a short timeout.
+- ``MetricsFile PATH``: a Prometheus textfile (node exporter's textfile collector) written after each run.
 - ``LogFile PATH``: the log file.
 - ``LogLevel N``: 0 = error, 1 = warning, 2 = info (default), 3 and 4 = debug; or one of the names
   error, warning (warn), info, debug. Stored as the number.
@@ -117,6 +126,13 @@ _GLOBAL_NAMES: t.Dict[str, str] = {
         "Compression",
         "Encryption",
         "ObjectLock",
+        "NotifyOn",
+        "NotifyFrom",
+        "SmtpServer",
+        "SmtpSecurity",
+        "SmtpCredentialsFile",
+        "HeartbeatUrl",
+        "MetricsFile",
     )
 }
 _TIMING_NAMES: t.Dict[str, str] = {
@@ -246,6 +262,14 @@ class Config:
     encryption: str = "gpg"
     object_lock: t.Optional[str] = None  # GOVERNANCE or COMPLIANCE
     object_lock_margin_days: int = 7
+    notify_on: str = "always"  # or "failure"
+    notify_from: t.Optional[str] = None
+    smtp_server: t.Optional[str] = None
+    smtp_port: t.Optional[int] = None
+    smtp_security: str = "starttls"  # or "tls", "none"
+    smtp_credentials_file: t.Optional[str] = None
+    heartbeat_url: t.Optional[str] = None
+    metrics_file: t.Optional[str] = None
     sets: t.List[BackupSet] = field(default_factory=list)
 
     def require_for_backup(self) -> None:
@@ -760,11 +784,7 @@ class _Parser:
             self.values["log_level"] = self.uint(name, value, 0, 4, "0..4 or error, warning, info, debug")
 
     def g_s3endpoint(self, name: str, args: t.List[str]) -> None:
-        url = self.one(name, args, "URL")
-        parsed = urlparse(url)
-        if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
-            raise self.error(f"S3Endpoint expects a URL starting with http:// or https://, got '{url}'")
-        self.values["s3_endpoint"] = url
+        self.values["s3_endpoint"] = self.url(name, args)
 
     def g_s3region(self, name: str, args: t.List[str]) -> None:
         region = self.one(name, args, "NAME")
@@ -818,6 +838,51 @@ class _Parser:
         if value.lower() not in ("gpg", "none"):
             raise self.error(f"Encryption expects gpg or none, got '{value}'")
         self.values["encryption"] = value.lower()
+
+    def g_notifyon(self, name: str, args: t.List[str]) -> None:
+        value = self.one(name, args, "always or failure").lower()
+        if value not in ("always", "failure"):
+            raise self.error(f"NotifyOn expects always or failure, got '{args[0]}'")
+        self.values["notify_on"] = value
+
+    def g_notifyfrom(self, name: str, args: t.List[str]) -> None:
+        value = self.one(name, args, "ADDRESS")
+        if "@" not in value:
+            raise self.error(f"NotifyFrom expects an e-mail address, got '{value}'")
+        self.values["notify_from"] = value
+
+    def g_smtpserver(self, name: str, args: t.List[str]) -> None:
+        value = self.one(name, args, "HOST[:PORT]")
+        host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+        if not host or any(c.isspace() or c == "/" for c in host):
+            raise self.error(f"SmtpServer expects HOST or HOST:PORT, got '{value}'")
+        self.values["smtp_server"] = host
+        if port:
+            self.values["smtp_port"] = self.uint(name, port, 1, 65535, "a port from 1 to 65535")
+
+    def g_smtpsecurity(self, name: str, args: t.List[str]) -> None:
+        value = self.one(name, args, "starttls, tls or none").lower()
+        if value not in ("starttls", "tls", "none"):
+            raise self.error(f"SmtpSecurity expects starttls, tls or none, got '{args[0]}'")
+        self.values["smtp_security"] = value
+
+    def g_smtpcredentialsfile(self, name: str, args: t.List[str]) -> None:
+        self.path_value("smtp_credentials_file", name, args)
+
+    def g_heartbeaturl(self, name: str, args: t.List[str]) -> None:
+        self.values["heartbeat_url"] = self.url(name, args).rstrip("/")
+
+    def url(self, name: str, args: t.List[str]) -> str:
+        url = self.one(name, args, "URL")
+        parsed = urlparse(url)
+        if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
+            raise self.error(f"{name} expects a URL starting with http:// or https://, got '{url}'")
+        return url
+
+    def g_metricsfile(self, name: str, args: t.List[str]) -> None:
+        self.path_value("metrics_file", name, args)
+        if not os.path.isabs(self.values["metrics_file"]):
+            raise self.error(f"MetricsFile expects an absolute path, got '{self.values['metrics_file']}'")
 
     def g_objectlock(self, name: str, args: t.List[str]) -> None:
         meta = "none, governance or compliance, and optionally a margin in days"

@@ -15,7 +15,8 @@ import typing as t
 from dataclasses import dataclass
 
 from . import _deps
-from .errors import ConfigError, StorageError
+from .credentials import read_credentials
+from .errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -48,23 +49,7 @@ class S3Settings:
 
 def read_key_file(path: str) -> t.Tuple[str, str]:
     """The seed's credentials file: ``key=ACCESS`` and ``secret=SECRET`` lines (js3tream's format)."""
-    values: t.Dict[str, str] = {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                line = line.strip()
-                if not line or line.startswith("#"):
-                    continue
-                name, sep, value = line.partition("=")
-                if not sep:
-                    # never echo the line: it may hold the secret
-                    raise ConfigError(f"{path}:{number}: expected key=... or secret=...")
-                values[name.strip().lower()] = value.strip()
-    except OSError as exc:
-        raise ConfigError(f"cannot read S3KeyFile {path}: {exc.strerror}") from None
-    missing = [n for n in ("key", "secret") if not values.get(n)]
-    if missing:
-        raise ConfigError(f"{path}: S3KeyFile has no {' and no '.join(missing)}= line")
+    values = read_credentials(path, ("key", "secret"), "S3KeyFile")
     return values["key"], values["secret"]
 
 

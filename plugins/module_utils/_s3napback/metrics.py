@@ -1,0 +1,107 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Prometheus metrics in the text format, for node exporter's textfile collector (``MetricsFile``).
+
+The file is written to a temporary name beside it and renamed, so the collector never reads half a file.
+Sets this run did not touch (``--set``, or a run that failed before reaching them) keep their lines from
+the previous file, so an alert on ``s3napback_set_last_backup_timestamp_seconds`` sees every set.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import tempfile
+import typing as t
+
+if t.TYPE_CHECKING:  # pragma: no cover
+    from .backup import SetResult
+
+HELP = {
+    "s3napback_run_success": ("gauge", "1 when the last run of s3napback on this host succeeded for every set."),
+    "s3napback_run_timestamp_seconds": ("gauge", "When the last run ended (Unix time)."),
+    "s3napback_set_last_run_success": ("gauge", "1 when the set's last run succeeded (made or skipped a backup)."),
+    "s3napback_set_last_run_timestamp_seconds": ("gauge", "When the set's last run ended (Unix time)."),
+    "s3napback_set_last_backup_timestamp_seconds": (
+        "gauge",
+        "When the set's newest committed backup finished (Unix time): alert when it gets old.",
+    ),
+    "s3napback_set_last_run_duration_seconds": ("gauge", "How long the set's last run took."),
+    "s3napback_set_last_run_bytes_read": ("gauge", "Bytes the set's last run read from the source."),
+    "s3napback_set_last_run_bytes_uploaded": ("gauge", "Bytes the set's last run stored in S3."),
+    "s3napback_set_last_run_chunks": ("gauge", "Chunks the set's last run uploaded."),
+    "s3napback_set_restorable_backups": ("gauge", "Backups of the set that can be restored after the last run."),
+}
+_SAMPLE = re.compile(r'^(s3napback_set_\w+)\{host="(?:[^"\\]|\\.)*",set="((?:[^"\\]|\\.)*)"\} (\S+)$')
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+
+
+def _unix(iso: t.Optional[str]) -> t.Optional[float]:
+    if not iso:
+        return None
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def set_samples(result: SetResult, ended: float) -> t.Dict[str, t.Optional[float]]:
+    ok = result.action != "FAILED"
+    return {
+        "s3napback_set_last_run_success": 1.0 if ok else 0.0,
+        "s3napback_set_last_run_timestamp_seconds": ended,
+        "s3napback_set_last_backup_timestamp_seconds": _unix(result.newest_finished),
+        "s3napback_set_last_run_duration_seconds": result.seconds,
+        "s3napback_set_last_run_bytes_read": float(result.bytes_read),
+        "s3napback_set_last_run_bytes_uploaded": float(result.bytes_uploaded),
+        "s3napback_set_last_run_chunks": float(result.chunks),
+        "s3napback_set_restorable_backups": float(len(result.after["restorable"])) if result.after else None,
+    }
+
+
+def render(host: str, results: t.Sequence[SetResult], ok: bool, ended: float, previous: str = "") -> str:
+    samples: t.Dict[str, t.List[str]] = {name: [] for name in HELP}
+    labels = f'host="{_label(host)}"'
+    samples["s3napback_run_success"].append(f"{{{labels}}} {1 if ok else 0}")
+    samples["s3napback_run_timestamp_seconds"].append(f"{{{labels}}} {_number(ended)}")
+    ran = {r.set for r in results}
+    for line in previous.splitlines():  # carry over the sets this run did not reach
+        match = _SAMPLE.match(line)
+        if match and match.group(2) not in {_label(s) for s in ran} and match.group(1) in samples:
+            samples[match.group(1)].append(line[len(match.group(1)) :])
+    for result in results:
+        for name, value in set_samples(result, ended).items():
+            if value is not None:
+                samples[name].append(f'{{{labels},set="{_label(result.set)}"}} {_number(value)}')
+    lines = []
+    for name, (kind, text) in HELP.items():
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+        lines += [name + sample for sample in samples[name]]
+    return "\n".join(lines) + "\n"
+
+
+def write(path: str, host: str, results: t.Sequence[SetResult], ok: bool, ended: float) -> None:
+    """Write the metrics file atomically (OSError when the folder is not writable)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            previous = handle.read()
+    except OSError:
+        previous = ""
+    text = render(host, results, ok, ended, previous)
+    folder = os.path.dirname(path) or "."
+    fd, temporary = tempfile.mkstemp(prefix=".s3napback-metrics-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, 0o644)  # the exporter runs as another user
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise

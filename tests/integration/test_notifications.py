@@ -1,0 +1,202 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a run tells: the report mail through a real SMTP server on loopback (aiosmtpd, with AUTH), the
+heartbeats a local HTTP server receives, the metrics file read with prometheus_client's own parser, and the
+log file; a failing set or run gives a failure mail, a failure ping and metrics showing it; an unreachable
+mail server or monitor never fails the backup; no secret reaches the log."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from prometheus_client.parser import text_string_to_metric_families
+
+from support.trees import make_tree
+
+SMTP_PASSWORD = "smtp-pw-7f3a9c"
+HEARTBEAT_TOKEN = "5b2c9e1d-secret-token"
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+        self.logins: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 OK"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data):
+        self.logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"backup", SMTP_PASSWORD.encode()))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp():
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox.authenticate, auth_require_tls=False
+    )
+    controller.start()
+    yield inbox, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def monitor():
+    pings: list = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's hook name
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            pings.append((self.path, body.decode()))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield pings, f"http://127.0.0.1:{server.server_address[1]}/ping/{HEARTBEAT_TOKEN}"
+    server.shutdown()
+
+
+def notify_conf(make_config, tmp_path, directories, smtp_port: int, heartbeat: str, extra: str = "") -> str:
+    credentials = tmp_path / "smtp-credentials"
+    credentials.write_text(f"user=backup\npassword={SMTP_PASSWORD}\n")
+    credentials.chmod(0o600)
+    lines = [
+        "NotifyEmail ops@example.com admin@example.com",
+        f"SmtpServer 127.0.0.1:{smtp_port}",
+        "SmtpSecurity none",
+        f"SmtpCredentialsFile {credentials}",
+        f"HeartbeatUrl {heartbeat}",
+        f"MetricsFile {tmp_path / 'metrics.prom'}",
+        f"LogFile {tmp_path / 's3napback.log'}",
+        "LogLevel info",
+        extra,
+    ]
+    return make_config(directories, extra="\n".join(lines))
+
+
+def metric_samples(path) -> dict:
+    """{(name, set or None): value} of every sample, parsed by prometheus_client."""
+    found = {}
+    for family in text_string_to_metric_families(path.read_text()):
+        for sample in family.samples:
+            found[(sample.name, sample.labels.get("set"))] = sample.value
+            assert sample.labels["host"] == "test-host"
+    return found
+
+
+def test_a_good_run_mails_pings_and_writes_metrics(cli, make_config, tmp_path, smtp, monitor, s3_server):
+    inbox, smtp_port = smtp
+    pings, url = monitor
+    source = tmp_path / "data"
+    make_tree(source, files=4, total_bytes=40_000)
+    conf = notify_conf(make_config, tmp_path, [source], smtp_port, url)
+    before = time.time()
+    done = cli("backup", "-c", conf, check=True)
+    assert "FULL" in done.stdout
+
+    [(recipients, mail)] = inbox.messages
+    assert recipients == ["ops@example.com", "admin@example.com"]
+    assert inbox.logins == [(b"backup", SMTP_PASSWORD.encode())]
+    assert mail["Subject"] == "s3napback on test-host: OK: 1 made, 0 skipped, 0 failed"
+    assert mail["From"] == "s3napback@test-host" and mail["Auto-Submitted"] == "auto-generated"
+    body = mail.get_content()
+    assert f"{source}: FULL " in body and "Restorable moments after the run:" in body and "Errors:" not in body
+
+    assert [path for path, _ in pings] == [f"/ping/{HEARTBEAT_TOKEN}/start", f"/ping/{HEARTBEAT_TOKEN}"]
+    assert "OK: 1 made" in pings[1][1]
+
+    samples = metric_samples(tmp_path / "metrics.prom")
+    name = str(source)
+    assert samples[("s3napback_run_success", None)] == 1.0
+    assert samples[("s3napback_set_last_run_success", name)] == 1.0
+    assert before - 1 <= samples[("s3napback_set_last_backup_timestamp_seconds", name)] <= time.time()
+    assert samples[("s3napback_set_restorable_backups", name)] == 1.0
+    assert samples[("s3napback_set_last_run_bytes_read", name)] >= 40_000
+    assert samples[("s3napback_set_last_run_chunks", name)] >= 1
+
+    log = (tmp_path / "s3napback.log").read_text()
+    assert f"{source}: FULL in slot" in log and f"{source}: FULL 20" in log  # the decision, then the result
+    assert "run succeeded" in log
+    for secret in (SMTP_PASSWORD, HEARTBEAT_TOKEN, s3_server.secret_key):
+        assert secret not in log and secret not in done.stdout + done.stderr
+
+
+def test_a_failing_set_and_a_failing_run_mail_ping_and_show_in_metrics(cli, make_config, tmp_path, smtp, monitor):
+    inbox, smtp_port = smtp
+    pings, url = monitor
+    good = tmp_path / "data"
+    make_tree(good, files=2, total_bytes=5_000)
+    missing = tmp_path / "not-there"
+    conf = notify_conf(make_config, tmp_path, [good], smtp_port, url, extra="NotifyOn failure")
+    cli("backup", "-c", conf, "--date", "2026-03-02", check=True)
+    assert inbox.messages == []  # NotifyOn failure: a good run sends no mail
+    first_backup = metric_samples(tmp_path / "metrics.prom")[("s3napback_set_last_backup_timestamp_seconds", str(good))]
+
+    with open(conf, "a") as handle:
+        handle.write(f"<Directory {missing}>\n  Frequency 1\n  Diffs 1\n  Fulls 1\n</Directory>\n")
+    failed = cli("backup", "-c", conf, "--date", "2026-03-02")
+    assert failed.returncode == 1
+    [(_, mail)] = inbox.messages
+    assert mail["Subject"] == "s3napback on test-host: FAILED (1 of 2 sets): 0 made, 1 skipped, 1 failed"
+    text = mail.get_content().replace("\r\n", "\n")  # as received over SMTP
+    assert f"Errors:\n- {missing}: " in text and "does not exist" in text
+    assert pings[-1][0] == f"/ping/{HEARTBEAT_TOKEN}/fail" and "FAILED" in pings[-1][1]
+    samples = metric_samples(tmp_path / "metrics.prom")
+    assert samples[("s3napback_run_success", None)] == 0.0
+    assert samples[("s3napback_set_last_run_success", str(missing))] == 0.0
+    assert ("s3napback_set_last_backup_timestamp_seconds", str(missing)) not in samples  # never backed up
+    assert samples[("s3napback_set_last_run_success", str(good))] == 1.0  # skipped: done for today
+    assert samples[("s3napback_set_last_backup_timestamp_seconds", str(good))] == first_backup
+
+    # a run that fails before any set (the bucket is gone): still a mail, a ping and the metrics
+    broken = conf.replace(".conf", "-broken.conf")
+    with open(conf) as src, open(broken, "w") as dst:
+        dst.write(src.read().replace("Bucket ", "Bucket missing-", 1))
+    gone = cli("backup", "-c", broken, "--date", "2026-03-03")
+    assert gone.returncode != 0 and "Traceback" not in gone.stderr
+    assert len(inbox.messages) == 2 and inbox.messages[1][1]["Subject"].startswith("s3napback on test-host: FAILED: ")
+    assert "missing-" in inbox.messages[1][1]["Subject"]
+    assert pings[-1][0] == f"/ping/{HEARTBEAT_TOKEN}/fail"
+    samples = metric_samples(tmp_path / "metrics.prom")
+    assert samples[("s3napback_run_success", None)] == 0.0
+    assert samples[("s3napback_set_last_backup_timestamp_seconds", str(good))] == first_backup  # carried over
+
+
+def test_unreachable_mail_server_and_monitor_never_fail_the_backup(cli, make_config, tmp_path):
+    source = tmp_path / "data"
+    make_tree(source, files=2, total_bytes=5_000)
+    closed = free_port()  # nothing listens there
+    conf = notify_conf(make_config, tmp_path, [source], closed, f"http://127.0.0.1:{closed}/ping/{HEARTBEAT_TOKEN}")
+    started = time.monotonic()
+    done = cli("backup", "-c", conf, "--json", check=True)
+    assert time.monotonic() - started < 60
+    [result] = json.loads(done.stdout)
+    assert result["action"] == "FULL" and result["error"] is None
+    log = (tmp_path / "s3napback.log").read_text()
+    assert f"heartbeat (start) to 127.0.0.1:{closed} failed" in log
+    assert (
+        f"could not send the report mail to ops@example.com, admin@example.com: SMTP server 127.0.0.1:{closed}" in log
+    )
+    assert HEARTBEAT_TOKEN not in log + done.stderr

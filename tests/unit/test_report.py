@@ -1,0 +1,63 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The metrics text (parsed by prometheus_client's parser) and a heartbeat to a monitor that never answers."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from _s3napback import heartbeat, metrics
+from _s3napback.backup import SetResult
+
+
+def samples(text: str) -> dict:
+    return {
+        (s.name, s.labels.get("set")): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_escape_labels_and_carry_over_sets_this_run_did_not_reach() -> None:
+    odd = 'C:\\odd "name"\nx'
+    first = metrics.render(
+        "h1",
+        [
+            SetResult(
+                set="/etc",
+                action="FULL",
+                bytes_read=10,
+                chunks=1,
+                newest_finished="2026-01-01T00:00:00Z",
+                after={"restorable": ["2026-01-01"], "fulls": 1, "diffs": 0},
+            ),  # fmt: skip
+            SetResult(set=odd, action="FAILED", error="boom"),
+        ],
+        ok=False,
+        ended=1767225600.5,
+    )
+    parsed = samples(first)
+    assert (
+        parsed[("s3napback_run_success", None)] == 0
+        and parsed[("s3napback_run_timestamp_seconds", None)] == 1767225600.5
+    )
+    assert parsed[("s3napback_set_last_backup_timestamp_seconds", "/etc")] == 1767225600.0
+    assert parsed[("s3napback_set_last_run_success", odd)] == 0  # the label survived escaping
+    second = metrics.render("h1", [SetResult(set=odd, action="SKIP")], ok=True, ended=1767312000, previous=first)
+    parsed = samples(second)
+    assert parsed[("s3napback_set_last_run_success", odd)] == 1 and parsed[("s3napback_run_success", None)] == 1
+    assert parsed[("s3napback_set_restorable_backups", "/etc")] == 1  # carried over, untouched
+    assert parsed[("s3napback_set_last_backup_timestamp_seconds", "/etc")] == 1767225600.0
+
+
+def test_a_monitor_that_never_answers_costs_only_the_timeout() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)  # accepts the connection, never answers
+        started = time.monotonic()
+        assert heartbeat.ping(f"http://127.0.0.1:{silent.getsockname()[1]}/x", "start", timeout=0.5) is False
+        assert time.monotonic() - started < 5
