@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from email import message_from_bytes, policy
@@ -200,3 +202,40 @@ def test_unreachable_mail_server_and_monitor_never_fail_the_backup(cli, make_con
         f"could not send the report mail to ops@example.com, admin@example.com: SMTP server 127.0.0.1:{closed}" in log
     )
     assert HEARTBEAT_TOKEN not in log + done.stderr
+
+
+def test_starttls_with_a_verified_certificate_before_the_password(cli, make_config, tmp_path, monitor):
+    """The default SmtpSecurity: STARTTLS, the server's certificate checked against the CAs (here the
+    test's own, through SSL_CERT_FILE, which OpenSSL's default paths honour), and AUTH only over TLS."""
+    cert, key = tmp_path / "smtp.pem", tmp_path / "smtp.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=free_port(), authenticator=inbox.authenticate,
+        tls_context=context, require_starttls=True,
+    )  # fmt: skip
+    controller.start()
+    try:
+        source = tmp_path / "data"
+        make_tree(source, files=1, total_bytes=1_000)
+        _pings, url = monitor
+        conf = notify_conf(make_config, tmp_path, [source], controller.port, url)
+        with open(conf) as handle:
+            text = handle.read().replace("SmtpSecurity none\n", "")  # the default, starttls
+        with open(conf, "w") as handle:
+            handle.write(text)
+        cli("backup", "-c", conf, env={"SSL_CERT_FILE": str(cert)}, check=True)
+        assert inbox.logins == [(b"backup", SMTP_PASSWORD.encode())] and len(inbox.messages) == 1
+
+        untrusted = cli("backup", "-c", conf, "-f")  # without the CA: the certificate is refused, not ignored
+        assert untrusted.returncode == 0 and len(inbox.messages) == 1
+        assert "could not send the report mail" in (tmp_path / "s3napback.log").read_text()
+        assert "CERTIFICATE_VERIFY_FAILED" in (tmp_path / "s3napback.log").read_text()
+    finally:
+        controller.stop()
