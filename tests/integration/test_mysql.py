@@ -49,7 +49,7 @@ class Server:
              f"--log-error={self.dir}/err", "--innodb-buffer-pool-size=64M"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
-        for _ in range(150):
+        for _attempt in range(150):
             ping = subprocess.run(
                 ["mariadb-admin", "--no-defaults", f"--socket={self.socket}", "-u", "root", "ping"],
                 capture_output=True, check=False,
@@ -62,7 +62,7 @@ class Server:
     def kill(self) -> None:
         pid = int(Path(self.dir, "pid").read_text())
         os.kill(pid, signal.SIGKILL)
-        for _ in range(100):
+        for _attempt in range(100):
             if not os.path.exists(f"/proc/{pid}"):
                 return
             time.sleep(0.05)

@@ -126,7 +126,7 @@ def test_a_good_run_mails_pings_and_writes_metrics(cli, make_config, tmp_path, s
     body = mail.get_content()
     assert f"{source}: FULL " in body and "Restorable moments after the run:" in body and "Errors:" not in body
 
-    assert [path for path, _ in pings] == [f"/ping/{HEARTBEAT_TOKEN}/start", f"/ping/{HEARTBEAT_TOKEN}"]
+    assert [path for path, _body in pings] == [f"/ping/{HEARTBEAT_TOKEN}/start", f"/ping/{HEARTBEAT_TOKEN}"]
     assert "OK: 1 made" in pings[1][1]
 
     samples = metric_samples(tmp_path / "metrics.prom")
@@ -160,7 +160,7 @@ def test_a_failing_set_and_a_failing_run_mail_ping_and_show_in_metrics(cli, make
         handle.write(f"<Directory {missing}>\n  Frequency 1\n  Diffs 1\n  Fulls 1\n</Directory>\n")
     failed = cli("backup", "-c", conf, "--date", "2026-03-02")
     assert failed.returncode == 1
-    [(_, mail)] = inbox.messages
+    [(_recipients, mail)] = inbox.messages
     assert mail["Subject"] == "s3napback on test-host: FAILED (1 of 2 sets): 0 made, 1 skipped, 1 failed"
     text = mail.get_content().replace("\r\n", "\n")  # as received over SMTP
     assert f"Errors:\n- {missing}: " in text and "does not exist" in text

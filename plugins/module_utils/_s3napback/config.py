@@ -605,7 +605,7 @@ class _Parser:
             if not os.path.isabs(source):
                 raise self.error(f"{name} expects an absolute path, got '{source}'")
         elif kind == "mysql" and source.startswith("/"):  # the seed's SOCKET:DATABASE
-            socket_path, _, database = source.rpartition(":")
+            socket_path, database = source.rsplit(":", 1) if ":" in source else ("", "")
             if not socket_path or not _is_database_name(database):
                 raise self.error(f"MySQL expects SOCKET:DATABASE with an absolute socket path, got '{source}'")
         elif not _is_database_name(source):
@@ -853,7 +853,7 @@ class _Parser:
 
     def g_smtpserver(self, name: str, args: t.List[str]) -> None:
         value = self.one(name, args, "HOST[:PORT]")
-        host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
+        host, port = value.split(":") if value.count(":") == 1 else (value, "")
         if not host or any(c.isspace() or c == "/" for c in host):
             raise self.error(f"SmtpServer expects HOST or HOST:PORT, got '{value}'")
         self.values["smtp_server"] = host

@@ -11,9 +11,9 @@ usually holds a secret token, so only its host is ever logged.
 
 from __future__ import annotations
 
+import http.client
 import logging
-import urllib.error
-import urllib.request
+import ssl
 from urllib.parse import urlparse
 
 log = logging.getLogger(__name__)
@@ -24,15 +24,23 @@ SUFFIXES = {"start": "/start", "success": "", "failure": "/fail"}
 
 def ping(url: str, event: str, body: str = "", timeout: float = TIMEOUT) -> bool:
     """POST ``body`` to the URL for ``event`` (start, success, failure); False (logged) when it failed."""
-    target = url + SUFFIXES[event]
-    request = urllib.request.Request(  # noqa: S310 - the config checked it is http(s)
-        target, data=body.encode()[:10000], method="POST", headers={"User-Agent": "s3napback"}
-    )
+    target = urlparse(url + SUFFIXES[event])
+    path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+    if target.scheme == "https":
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            target.netloc, timeout=timeout, context=ssl.create_default_context()
+        )
+    else:
+        connection = http.client.HTTPConnection(target.netloc, timeout=timeout)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            answer.read()
-        return True
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        log.warning("heartbeat (%s) to %s failed: %s", event, urlparse(url).netloc, reason)
+        connection.request("POST", path, body=body.encode()[:10000], headers={"User-Agent": "s3napback"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        log.warning("heartbeat (%s) to %s failed: %s", event, target.netloc, exc)
         return False
+    finally:
+        connection.close()
+    if status >= 400:
+        log.warning("heartbeat (%s) to %s failed: HTTP status %d", event, target.netloc, status)
+        return False
+    return True

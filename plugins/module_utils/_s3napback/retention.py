@@ -54,17 +54,17 @@ def first_retirement(schedule: Schedule, period: int) -> int:
     """The first period in which the policy may retire the backup made in ``period``: a lower bound of its
     life whatever happens later (missed days only make it longer), which is what an Object Lock may cover.
 
-    A backup is needed by every later backup of its cycle, so it lives until the last of them is replaced:
-    SimpleCycle replaces a slot after ``slots`` periods, GFSCycle keeps a daily point ``KeepDaily`` periods,
-    and HanoiCycle reuses disc k after 2**(k+1) periods (the last disc after 2**(Discs-1))."""
+    A backup stays at least until its own slot is reused: SimpleCycle after ``slots`` periods, HanoiCycle's
+    disc k after 2**(k+1) periods (the last disc after 2**(Discs-1)); GFSCycle keeps a daily point for
+    ``KeepDaily`` backups. The DIFFs built on it often keep it longer, but only when they were made: a
+    missed day can end its cycle early, so they give no bound."""
     if schedule.cycle_type == "HanoiCycle":
         disc = hanoi_disc(period, schedule.slots)
         last = schedule.slots - 1
         return period + (2**last if disc == last else 2 ** (disc + 1))
-    cycle_end = (period // schedule.cycle_length + 1) * schedule.cycle_length - 1
     if schedule.cycle_type == "GFSCycle":
-        return cycle_end + max(schedule.keep_daily, 1)
-    return cycle_end + schedule.slots
+        return period + max(schedule.keep_daily, 1)
+    return period + schedule.slots
 
 
 def retention_bound(schedule: Schedule, made: t.Sequence[Manifest]) -> int:

@@ -141,7 +141,7 @@ class MysqlTarget:
 
     @classmethod
     def of(cls, source: str, options: t.Mapping[str, str]) -> MysqlTarget:
-        socket, _, database = source.rpartition(":") if source.startswith("/") else ("", "", source)
+        socket, database = source.rsplit(":", 1) if source.startswith("/") else ("", source)
         return cls(database, socket or None, options.get("defaultsfile") or None)
 
     def connection(self) -> t.List[str]:
