@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
 
@@ -61,3 +62,23 @@ def test_a_monitor_that_never_answers_costs_only_the_timeout() -> None:
         started = time.monotonic()
         assert heartbeat.ping(f"http://127.0.0.1:{silent.getsockname()[1]}/x", "start", timeout=0.5) is False
         assert time.monotonic() - started < 5
+
+
+def test_syslog_gets_the_runs_lines_at_the_log_level(tmp_path, monkeypatch) -> None:
+    from _s3napback import cli
+    from _s3napback.config import parse_config
+
+    address = str(tmp_path / "log")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as syslog:
+        syslog.bind(address)
+        syslog.settimeout(5)
+        monkeypatch.setattr(cli, "SYSLOG_ADDRESS", address)
+        config = parse_config("LogLevel warning\n", "t.conf")
+        try:
+            cli.setup_logging(False, config, syslog=True)
+            logging.getLogger("s3napback.test").info("not at warning level")
+            logging.getLogger("s3napback.test").warning("/etc: could not retire x")
+            received = syslog.recv(4096).decode()
+        finally:
+            cli.setup_logging(False)  # leave the root logger as it was
+    assert received.startswith("<12>s3napback[") and received.endswith("WARNING /etc: could not retire x\x00")

@@ -32,6 +32,7 @@ from .verify import verify_set
 log = logging.getLogger("s3napback")
 
 COMMANDS = ("backup", "list", "restore", "verify", "check", "plan")
+SYSLOG_ADDRESS = "/dev/log"  # where syslog and the journal listen
 LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.DEBUG, 4: logging.DEBUG}
 
 
@@ -140,8 +141,8 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool =
         handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
         handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
         root.addHandler(handler)
-    if syslog and os.path.exists("/dev/log"):  # the journal reads /dev/log too
-        system = logging.handlers.SysLogHandler(address="/dev/log")
+    if syslog and os.path.exists(SYSLOG_ADDRESS):
+        system = logging.handlers.SysLogHandler(address=SYSLOG_ADDRESS)
         system.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO) if config else logging.INFO)
         system.setFormatter(logging.Formatter("s3napback[%(process)d]: %(levelname)s %(message)s"))
         root.addHandler(system)
