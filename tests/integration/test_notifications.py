@@ -244,3 +244,21 @@ def test_starttls_with_a_verified_certificate_before_the_password(cli, make_conf
         assert "CERTIFICATE_VERIFY_FAILED" in (tmp_path / "s3napback.log").read_text()
     finally:
         controller.stop()
+
+
+def test_without_smtp_server_the_mail_goes_to_sendmail(cli, make_config, tmp_path):
+    """The local MTA's interface: ``sendmail -t -oi`` reads the whole message, recipients from its headers.
+    (A recording stand-in here: an MTA would need a mail system on the test machine.)"""
+    source = tmp_path / "data"
+    make_tree(source, files=1, total_bytes=1_000)
+    bin_dir, received = tmp_path / "bin", tmp_path / "received.eml"
+    bin_dir.mkdir()
+    (bin_dir / "sendmail").write_text(f'#!/bin/sh\necho "$*" > {received}.args\ncat > {received}\n')
+    (bin_dir / "sendmail").chmod(0o755)
+    conf = make_config([source], extra="NotifyEmail ops@example.com\nNotifyFrom backup@example.com")
+    cli("backup", "-c", conf, env={"PATH": f"{bin_dir}:/usr/bin:/bin"}, check=True)
+    assert (tmp_path / "received.eml.args").read_text().strip() == "-t -oi"
+    mail = message_from_bytes(received.read_bytes(), policy=policy.default)
+    assert (mail["To"], mail["From"]) == ("ops@example.com", "backup@example.com")
+    assert mail["Subject"] == "s3napback on test-host: OK: 1 made, 0 skipped, 0 failed"
+    assert f"{source}: FULL " in mail.get_content()

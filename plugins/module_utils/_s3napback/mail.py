@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.message
 import email.policy
 import email.utils
+import shutil
 import smtplib
 import ssl
 import subprocess
@@ -75,13 +76,15 @@ def _send_smtp(config: Config, message: email.message.EmailMessage) -> None:
 
 
 def _send_sendmail(message: email.message.EmailMessage) -> None:
+    # cron's PATH lacks /usr/sbin, where every MTA puts its sendmail
+    sendmail = shutil.which("sendmail") or "/usr/sbin/sendmail"
     try:
         done = subprocess.run(  # noqa: S603
-            ["/usr/sbin/sendmail", "-t", "-oi"], input=message.as_bytes(), capture_output=True, check=False
+            [sendmail, "-t", "-oi"], input=message.as_bytes(), capture_output=True, check=False
         )
     except OSError as exc:
         raise S3napbackError(
-            f"cannot run /usr/sbin/sendmail ({exc.strerror}); install a mail transfer agent or set SmtpServer"
+            f"cannot run {sendmail} ({exc.strerror}); install a mail transfer agent or set SmtpServer"
         ) from None
     if done.returncode != 0:
         detail = " ".join(done.stderr.decode(errors="replace").split())[-200:]
