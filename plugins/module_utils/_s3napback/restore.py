@@ -497,8 +497,6 @@ def _plan(
     chain: t.Sequence[Manifest],
     name: str,
     paths: t.Sequence[str],
-    *,
-    with_parents: bool = False,
 ) -> t.List[BackupPlan]:
     """For each backup of the chain, what to extract; with ``paths``, from its member index.
 
@@ -523,7 +521,7 @@ def _plan(
         plan.wanted = names
         renames = renames_in(plan.dumpdirs or {})
         names = names_before(names, renames)
-        plan.selected = select(t.cast(t.List[Member], plan.members), plan.wanted, with_parents=with_parents)
+        plan.selected = select(t.cast(t.List[Member], plan.members), plan.wanted, with_parents=False)
         plan.ranges = ranges_of(plan.selected)
         selected_folders = {m.name for m in plan.selected if m.is_dir}
         # renames recorded by a folder member tar extracts are done by tar; the others we do ourselves
