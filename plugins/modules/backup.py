@@ -56,14 +56,11 @@ options:
       - Act as if today were this day (V(YYYY-MM-DD)), for tests and simulations of a schedule.
       - Defaults to the managed host's current date.
     type: str
+extends_documentation_fragment:
+  - s3napback.s3napback.attributes
+  - s3napback.s3napback.attributes.action_group
 attributes:
-  action_group:
-    description: Use C(group/s3napback.s3napback.s3) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - s3napback.s3napback.s3
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: partial
     details:
       - Runs the real preflight (the config, the recipients' public keys, the bucket) and returns the plan of
@@ -71,18 +68,12 @@ attributes:
         retired.
       - Uploads nothing, deletes nothing and writes no snapshot file.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: partial
     details:
       - A second run in the same period does nothing, unless O(force=true).
       - A run in a later period makes a new backup.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - The managed host needs only the recipients' B(public) keys (C(GpgKeyring)); restoring needs the private key.
   - A set that fails does not stop the others; the task then fails and RV(msg) names every failed set.

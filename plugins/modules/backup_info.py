@@ -64,29 +64,20 @@ options:
       - By default, age alone never makes a set stale.
       - Ignored with O(verify=none).
     type: float
+extends_documentation_fragment:
+  - s3napback.s3napback.attributes
+  - s3napback.s3napback.attributes.action_group
 attributes:
-  action_group:
-    description: Use C(group/s3napback.s3napback.s3) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - s3napback.s3napback.s3
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
     details:
       - The module only reads; check mode runs it as usual.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: N/A
     details:
       - The module changes nothing.
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - The task does not fail because a set is V(missing), V(broken) or V(stale); test RV(status) (the playbook
     C(s3napback.s3napback.verify) fails such hosts). It fails when the config, the credentials or the bucket

@@ -71,23 +71,18 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - s3napback.s3napback.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: full
     details:
       - Checks the key as a real run does, and fails the same way on a bad key.
       - Writes nothing to O(gnupghome) and does not create it.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - The module never starts a C(gpg-agent); a keyring of public keys does not need one.
   - O(state=absent) does not remove secret keys, which the hosts are not meant to hold.

@@ -121,32 +121,23 @@ options:
       - Mutually exclusive with O(private_key). With neither, gpg's default home of the user the module runs as
         is used.
     type: path
+extends_documentation_fragment:
+  - s3napback.s3napback.attributes
+  - s3napback.s3napback.attributes.action_group
 attributes:
-  action_group:
-    description: Use C(group/s3napback.s3napback.s3) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership:
-      - s3napback.s3napback.s3
   check_mode:
-    description: Can run in check mode and return a changed status prediction without modifying the target.
     support: partial
     details:
       - Reads the catalog in the bucket and returns the backup the moment O(at) resolves to (RV(target)) and the
         chain a restore would apply (RV(chain)), with what it would download at most (RV(bytes_total)).
       - Checks O(dest) as a real run does, but downloads no chunk, imports no key and writes nothing.
   diff_mode:
-    description: Will return details on what has changed when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: none
     details:
       - A restore always reports a change. A second run into the same O(dest) fails, because O(dest) is not
         empty any more, unless O(overwrite=true).
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Warnings of the restore, for example a path of O(paths) that did not exist at the moment O(at), are shown as
     the task's warnings.
