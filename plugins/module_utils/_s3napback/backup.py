@@ -429,7 +429,7 @@ class BackupRun:
 
         placement = placement_for(config, backup_set, decision.period, decision.slot)
 
-        def put(index: int, data: bytes, digest: bytes) -> str:
+        def put(index: int, data: memoryview, digest: bytes) -> str:
             nonlocal uploaded_any
             uploaded_any = True
             return self.store.put(folder + chunk_name(index, suffix), data, digest, placement.storage_class)
@@ -451,11 +451,14 @@ class BackupRun:
             index_object: t.Optional[Chunk] = None
             if dump is None:
                 index_check = self.store.put(
-                    folder + index_key, member_index.output, member_index.digest.digest(), placement.storage_class
+                    folder + index_key,
+                    member_index.output.view(),
+                    member_index.digest.digest(),
+                    placement.storage_class,
                 )
                 if index_check != "verified":
                     server_check = index_check
-                index_object = Chunk(-1, index_key, 0, 0, len(member_index.output), member_index.digest.hexdigest())
+                index_object = Chunk(-1, index_key, 0, 0, member_index.output.length, member_index.digest.hexdigest())
             for warning in warnings:
                 log.warning("%s: %s", backup_set.name, warning)
             result.warnings.extend(warnings)

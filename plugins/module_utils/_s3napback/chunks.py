@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import logging
+import mmap
 import os
 import subprocess
 import threading
@@ -27,7 +28,7 @@ from .pipeline import Chain, Stage, close_quietly, write_all
 
 log = logging.getLogger(__name__)
 
-BLOCK = 1 << 20  # bytes moved per system call
+BLOCK = 1 << 20  # bytes moved per system call (the size of our pipes)
 
 StageFactory = t.Callable[[], t.List[Stage]]
 
@@ -86,6 +87,88 @@ class Progress:
             self.chunks += 1
 
 
+class OutputBuffer:
+    """Where one object's encoded bytes land: an anonymous mapping, read into straight from the encoder's pipe.
+
+    Reading into the mapping itself saves a copy of every stored byte, and a buffer given back to its pool
+    keeps its pages: the next chunk reuses them instead of faulting in and zeroing fresh memory, which cost
+    as much CPU as the SHA-256. Pages are touched only by data, so the unused part of a buffer costs nothing.
+    A stream that outgrows the buffer (it should not: see BufferPool) moves to one twice the size.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = max(capacity, mmap.PAGESIZE)
+        self.memory = _anonymous_mapping(self.capacity)
+        self.length = 0
+
+    def read_from(self, fd: int, digest: t.Any) -> int:
+        """One read from ``fd`` into the free space, hashed at once; returns the count (0 at end of file)."""
+        if self.length == self.capacity:
+            self._grow()
+        with memoryview(self.memory) as whole, whole[self.length :] as free:
+            count = os.readv(fd, [free])
+            with whole[self.length : self.length + count] as fresh:
+                digest.update(fresh)  # while the bytes are still in the cache
+        self.length += count
+        return count
+
+    def append(self, block: bytes) -> None:
+        while self.length + len(block) > self.capacity:
+            self._grow()
+        self.memory[self.length : self.length + len(block)] = block
+        self.length += len(block)
+
+    def view(self) -> memoryview:
+        """The bytes written so far, without a copy (what is uploaded)."""
+        return memoryview(self.memory)[: self.length]
+
+    def _grow(self) -> None:
+        bigger = _anonymous_mapping(self.capacity * 2)
+        bigger[: self.length] = self.memory[: self.length]
+        self._release()
+        self.memory, self.capacity = bigger, self.capacity * 2
+
+    def _release(self) -> None:
+        try:
+            self.memory.close()
+        except BufferError:  # a view is still held somewhere (an HTTP request object): freed with it
+            pass
+
+
+def _anonymous_mapping(size: int) -> mmap.mmap:
+    # private, not the default shared mapping: plain anonymous memory, which can use transparent huge pages
+    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(memory, "madvise") and hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            memory.madvise(mmap.MADV_HUGEPAGE)  # 512 times fewer page faults the first time it fills
+        except OSError:  # pragma: no cover - kernels without transparent huge pages
+            pass
+    return memory
+
+
+class BufferPool:
+    """One OutputBuffer per chunk in flight, reused chunk after chunk; at most ``parallel`` ever exist.
+
+    The capacity covers the worst case of encoding ChunkSize bytes: zstd and gzip grow incompressible data by
+    well under 1 %, gpg adds a few packet headers.
+    """
+
+    def __init__(self, chunk_size: int) -> None:
+        self.capacity = chunk_size + chunk_size // 64 + (1 << 20)
+        self.free: t.List[OutputBuffer] = []
+        self.lock = threading.Lock()
+
+    def take(self) -> OutputBuffer:
+        with self.lock:
+            buffer = self.free.pop() if self.free else OutputBuffer(self.capacity)
+        buffer.length = 0
+        return buffer
+
+    def give(self, buffer: OutputBuffer) -> None:
+        with self.lock:
+            self.free.append(buffer)
+
+
 class Encoder:
     """One object's compressor and gpg; a thread collects their output and its SHA-256.
 
@@ -93,8 +176,10 @@ class Encoder:
     from that descriptor (tar's member index). Without stages the raw bytes are the object.
     """
 
-    def __init__(self, stages: t.List[Stage], source: t.Optional[int] = None) -> None:
-        self.output = bytearray()
+    def __init__(
+        self, stages: t.List[Stage], source: t.Optional[int] = None, output: t.Optional[OutputBuffer] = None
+    ) -> None:
+        self.output = output if output is not None else OutputBuffer(1 << 20)
         self.digest = hashlib.sha256()
         self.chain: t.Optional[Chain] = None
         self.error: t.Optional[BaseException] = None
@@ -110,21 +195,15 @@ class Encoder:
             self.reader.start()
 
     def _collect(self, fd: int) -> None:
-        block = bytearray(BLOCK)  # one reusable read buffer: no new bytes object per read
-        view = memoryview(block)
         try:
-            while True:
-                count = os.readv(fd, [block])
-                if not count:
-                    break
-                self.output += view[:count]
-                self.digest.update(view[:count])  # while the block is still in the cache
+            while self.output.read_from(fd, self.digest):
+                pass
         except OSError as exc:  # pragma: no cover - only when the process is killed under us
             self.error = exc
 
     def write_raw(self, block: bytes) -> None:
         """Used only when there is no compressor and no gpg: the raw bytes are the object."""
-        self.output += block
+        self.output.append(block)
         self.digest.update(block)
 
     def finish(self) -> t.List[str]:
@@ -165,7 +244,7 @@ def _move(source_fd: int, encoder: Encoder, count: int) -> int:
 def upload_stream(
     source_fd: int,
     *,
-    put: t.Callable[[int, bytes, bytes], str],
+    put: t.Callable[[int, memoryview, bytes], str],
     chunk_key: t.Callable[[int], str],
     chunk_size: int,
     parallel: int,
@@ -177,8 +256,8 @@ def upload_stream(
     ``put(index, data, sha256_digest)`` uploads one object and returns "verified" or "unchecked".
     At least one chunk is always written, so even an empty stream restores.
     """
-    keep_large_buffers_off_the_heap()
     progress = progress or Progress()
+    buffers = BufferPool(chunk_size)
     slots = threading.BoundedSemaphore(parallel)
     failed = threading.Event()
     futures: t.List[Future] = []
@@ -191,15 +270,12 @@ def upload_stream(
                 encoder.kill()
                 raise S3napbackError("cancelled")
             warnings.extend(encoder.finish())
-            data = encoder.output
-            digest = encoder.digest.digest()
-            check = put(index, data, digest)
-            progress.add_uploaded(len(data))
-            chunk = Chunk(index, chunk_key(index), offset, length, len(data), encoder.digest.hexdigest())
-            # Free the memory before the slot is given back. Emptying the buffer in place matters: botocore's
-            # request objects still refer to it, in reference cycles only the garbage collector would break.
-            data.clear()
-            return chunk, check
+            size = encoder.output.length
+            check = put(index, encoder.output.view(), encoder.digest.digest())
+            progress.add_uploaded(size)
+            # the buffer is reused only once the upload is over (botocore's retries included)
+            buffers.give(encoder.output)
+            return Chunk(index, chunk_key(index), offset, length, size, encoder.digest.hexdigest()), check
         except BaseException:
             failed.set()
             encoder.kill()
@@ -216,7 +292,7 @@ def upload_stream(
                 if failed.is_set():
                     slots.release()
                     break
-                encoder = Encoder(stages())
+                encoder = Encoder(stages(), output=buffers.take())
                 encoders.append(encoder)
                 length = 0
                 while length < chunk_size:
