@@ -11,67 +11,68 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import threading
 import typing as t
+
+import pytest
 
 from _s3napback.chunks import BufferPool, Encoder, OutputBuffer, upload_stream
 from _s3napback.pipeline import Stage, write_all
 
 
-def _fill_from_pipe(buffer: OutputBuffer, data: bytes) -> t.Any:
-    digest = hashlib.sha256()
-    read_end, write_end = os.pipe()
-
-    def write() -> None:
-        write_all(write_end, data)
-        os.close(write_end)
-
-    writer = threading.Thread(target=write)
-    writer.start()
-    try:
-        while buffer.read_from(read_end, digest):
-            pass
-    finally:
-        writer.join()
-        os.close(read_end)
-    return digest
+def _write_with_a_tool(buffer: OutputBuffer, data: bytes) -> t.Any:
+    """Have a real process (cat) write ``data`` into the buffer, as gpg does; return the sealed digest."""
+    process = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=buffer.fd)  # noqa: S603, S607
+    process.communicate(data)
+    assert process.returncode == 0
+    return buffer.seal()
 
 
-def test_a_buffer_holds_what_the_pipe_carried_and_grows_past_its_capacity() -> None:
+def test_a_buffer_holds_what_the_tool_wrote_and_grows_past_its_capacity() -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     buffer = OutputBuffer(64 * 1024)
-    digest = _fill_from_pipe(buffer, data)
+    digest = _write_with_a_tool(buffer, data)
     assert buffer.length == len(data)
     assert buffer.capacity >= len(data)
     assert bytes(buffer.view()) == data
     assert digest.digest() == hashlib.sha256(data).digest()
+    buffer.close()
 
 
 def test_a_reused_buffer_holds_only_the_new_chunk() -> None:
     pool = BufferPool(1 << 20)
     first = pool.take()
-    _fill_from_pipe(first, b"A" * 900_000)
+    _write_with_a_tool(first, b"A" * 900_000)
     pool.give(first)
     second = pool.take()
-    assert second is first  # the pages are reused, not mapped afresh
-    digest = _fill_from_pipe(second, b"short")
+    assert second is first  # the pages are reused, not allocated afresh
+    digest = _write_with_a_tool(second, b"short")
     assert bytes(second.view()) == b"short"
     assert digest.digest() == hashlib.sha256(b"short").digest()
+    pool.close()
 
 
-def test_the_pool_never_hands_out_a_buffer_twice() -> None:
+def test_the_pool_never_hands_out_a_buffer_twice_and_closes_them_all() -> None:
     pool = BufferPool(1 << 20)
-    taken = [pool.take() for _ in range(3)]
+    taken = [pool.take() for _count in range(3)]
     assert len({id(b) for b in taken}) == 3
     assert pool.capacity > 1 << 20  # room for the worst-case growth of incompressible data
+    descriptors = [b.fd for b in taken]
+    pool.close()
+    for fd in descriptors:
+        with pytest.raises(OSError):
+            os.fstat(fd)
 
 
-def test_append_grows_and_keeps_order() -> None:
+def test_append_writes_in_order() -> None:
     buffer = OutputBuffer(4096)
-    blocks = [os.urandom(3000) for _ in range(5)]
+    blocks = [os.urandom(3000) for _count in range(5)]
     for block in blocks:
         buffer.append(block)
+    assert buffer.seal().digest() == hashlib.sha256(b"".join(blocks)).digest()
     assert bytes(buffer.view()) == b"".join(blocks)
+    buffer.close()
 
 
 def test_encoder_collects_a_real_tools_output_into_a_pooled_buffer() -> None:

@@ -494,6 +494,7 @@ class BackupRun:
                 raise
             raise S3napbackError(f"backup failed: {type(exc).__name__}: {exc}") from None
         finally:
+            member_index.output.close()
             if line is not None:
                 line.stop()
         if dump is None:

@@ -5,9 +5,9 @@
 
 Each chunk gets its own compressor and gpg process, so every stored object can be fetched, checked and
 decrypted alone. The raw stream is never held in Python: it is moved from the source pipe into the
-current chunk's compressor (with splice(2) where available); only the encoded output of the chunks in
-flight is in memory, and at most ``parallel`` chunks are in flight, so memory is bounded by
-parallel x ChunkSize whatever the size of the data.
+current chunk's compressor (with splice(2) where available). gpg writes each chunk's encoded output into
+an in-memory file that Python only maps, hashes and hands to the upload; at most ``parallel`` chunks are
+in flight, so memory is bounded by parallel x ChunkSize whatever the size of the data.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import os
 import subprocess
 import threading
 import typing as t
+import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .catalog import Chunk
@@ -58,9 +59,9 @@ _M_MMAP_THRESHOLD = -3
 def keep_large_buffers_off_the_heap() -> None:
     """Have glibc serve allocations of 4 MiB and more with mmap, and give them back when freed.
 
-    By default glibc raises its mmap threshold after each large free, so the growing chunk buffers end up
-    on the heap, where freed memory fragments and is not returned: the process would hold far more than the
-    chunks in flight. Harmless where there is no glibc (the call is simply not there).
+    By default glibc raises its mmap threshold after each large free, so the downloaded chunks a restore
+    holds end up on the heap, where freed memory fragments and is not returned: the process would hold far
+    more than the chunks in flight. Harmless where there is no glibc (the call is simply not there).
     """
     try:
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 4 << 20)
@@ -88,62 +89,56 @@ class Progress:
 
 
 class OutputBuffer:
-    """Where one object's encoded bytes land: an anonymous mapping, read into straight from the encoder's pipe.
+    """Where one object's encoded bytes land: an in-memory file (memfd) that the last tool writes to itself.
 
-    Reading into the mapping itself saves a copy of every stored byte, and a buffer given back to its pool
-    keeps its pages: the next chunk reuses them instead of faulting in and zeroing fresh memory, which cost
-    as much CPU as the SHA-256. Pages are touched only by data, so the unused part of a buffer costs nothing.
-    A stream that outgrows the buffer (it should not: see BufferPool) moves to one twice the size.
+    gpg (or the compressor) writes straight into it, so no pipe carries the output and Python never copies
+    it: the SHA-256 and the upload read the pages through a mapping. A buffer given back to its pool keeps
+    its pages, so the next chunk overwrites them instead of allocating and mapping fresh memory. It is
+    memory, not a file system: nothing reaches the disk. The writer shares the descriptor's offset, so
+    where it stopped is the object's length; writing past the mapped size grows the file, and the mapping
+    follows.
     """
 
     def __init__(self, capacity: int) -> None:
+        self.fd = os.memfd_create("s3napback-chunk", os.MFD_CLOEXEC)
+        self._closer = weakref.finalize(self, os.close, self.fd)
         self.capacity = max(capacity, mmap.PAGESIZE)
-        self.memory = _anonymous_mapping(self.capacity)
+        os.ftruncate(self.fd, self.capacity)
+        self.memory = mmap.mmap(self.fd, self.capacity)
         self.length = 0
 
-    def read_from(self, fd: int, digest: t.Any) -> int:
-        """One read from ``fd`` into the free space, hashed at once; returns the count (0 at end of file)."""
-        if self.length == self.capacity:
-            self._grow()
-        with memoryview(self.memory) as whole, whole[self.length :] as free:
-            count = os.readv(fd, [free])
-            with whole[self.length : self.length + count] as fresh:
-                digest.update(fresh)  # while the bytes are still in the cache
-        self.length += count
-        return count
+    def rewind(self) -> None:
+        os.lseek(self.fd, 0, os.SEEK_SET)
+        self.length = 0
 
-    def append(self, block: bytes) -> None:
-        while self.length + len(block) > self.capacity:
-            self._grow()
-        self.memory[self.length : self.length + len(block)] = block
-        self.length += len(block)
+    def append(self, block: t.Union[bytes, memoryview]) -> None:
+        write_all(self.fd, block)
+
+    def seal(self) -> t.Any:
+        """Once the writer is done: take the length it reached and return the SHA-256 of those bytes."""
+        self.length = os.lseek(self.fd, 0, os.SEEK_CUR)
+        if self.length > self.capacity:
+            self._release_mapping()
+            self.capacity = self.length
+            self.memory = mmap.mmap(self.fd, self.capacity)
+        digest = hashlib.sha256()
+        with memoryview(self.memory) as whole, whole[: self.length] as written:
+            digest.update(written)
+        return digest
 
     def view(self) -> memoryview:
-        """The bytes written so far, without a copy (what is uploaded)."""
+        """The object's bytes, without a copy (what is uploaded)."""
         return memoryview(self.memory)[: self.length]
 
-    def _grow(self) -> None:
-        bigger = _anonymous_mapping(self.capacity * 2)
-        bigger[: self.length] = self.memory[: self.length]
-        self._release()
-        self.memory, self.capacity = bigger, self.capacity * 2
+    def close(self) -> None:
+        self._release_mapping()
+        self._closer()
 
-    def _release(self) -> None:
+    def _release_mapping(self) -> None:
         try:
             self.memory.close()
-        except BufferError:  # a view is still held somewhere (an HTTP request object): freed with it
+        except BufferError:  # a view is still held somewhere (an HTTP request object): unmapped with it
             pass
-
-
-def _anonymous_mapping(size: int) -> mmap.mmap:
-    # private, not the default shared mapping: plain anonymous memory, which can use transparent huge pages
-    memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    if hasattr(memory, "madvise") and hasattr(mmap, "MADV_HUGEPAGE"):
-        try:
-            memory.madvise(mmap.MADV_HUGEPAGE)  # 512 times fewer page faults the first time it fills
-        except OSError:  # pragma: no cover - kernels without transparent huge pages
-            pass
-    return memory
 
 
 class BufferPool:
@@ -156,21 +151,30 @@ class BufferPool:
     def __init__(self, chunk_size: int) -> None:
         self.capacity = chunk_size + chunk_size // 64 + (1 << 20)
         self.free: t.List[OutputBuffer] = []
+        self.made: t.List[OutputBuffer] = []
         self.lock = threading.Lock()
 
     def take(self) -> OutputBuffer:
         with self.lock:
-            buffer = self.free.pop() if self.free else OutputBuffer(self.capacity)
-        buffer.length = 0
+            if self.free:
+                buffer = self.free.pop()
+            else:
+                buffer = OutputBuffer(self.capacity)
+                self.made.append(buffer)
+        buffer.rewind()
         return buffer
 
     def give(self, buffer: OutputBuffer) -> None:
         with self.lock:
             self.free.append(buffer)
 
+    def close(self) -> None:
+        for buffer in self.made:
+            buffer.close()
+
 
 class Encoder:
-    """One object's compressor and gpg; a thread collects their output and its SHA-256.
+    """One object's compressor and gpg, writing into an OutputBuffer; its SHA-256 is taken when it is done.
 
     The input is written by the caller (``input_fd``), or, with ``source``, read by the first stage straight
     from that descriptor (tar's member index). Without stages the raw bytes are the object.
@@ -180,42 +184,41 @@ class Encoder:
         self, stages: t.List[Stage], source: t.Optional[int] = None, output: t.Optional[OutputBuffer] = None
     ) -> None:
         self.output = output if output is not None else OutputBuffer(1 << 20)
-        self.digest = hashlib.sha256()
+        self.output.rewind()
+        self.digest: t.Any = None  # set by finish()
         self.chain: t.Optional[Chain] = None
         self.error: t.Optional[BaseException] = None
-        self.reader: t.Optional[threading.Thread] = None
-        output_fd = source
+        self.copier: t.Optional[threading.Thread] = None
         if stages:
-            self.chain = Chain(stages, stdin=subprocess.PIPE if source is None else source, stdout=subprocess.PIPE)
+            stdin = subprocess.PIPE if source is None else source
+            self.chain = Chain(stages, stdin=stdin, stdout=self.output.fd)
             if source is None:
                 self.input_fd = t.cast(t.IO[bytes], self.chain.stdin).fileno()
-            output_fd = t.cast(t.IO[bytes], self.chain.stdout).fileno()
-        if output_fd is not None:
-            self.reader = threading.Thread(target=self._collect, args=(output_fd,), daemon=True)
-            self.reader.start()
+        elif source is not None:
+            self.copier = threading.Thread(target=self._copy, args=(source,), daemon=True)
+            self.copier.start()
 
-    def _collect(self, fd: int) -> None:
+    def _copy(self, fd: int) -> None:
         try:
-            while self.output.read_from(fd, self.digest):
-                pass
+            for block in iter(lambda: os.read(fd, BLOCK), b""):
+                self.output.append(block)
         except OSError as exc:  # pragma: no cover - only when the process is killed under us
             self.error = exc
 
     def write_raw(self, block: bytes) -> None:
         """Used only when there is no compressor and no gpg: the raw bytes are the object."""
         self.output.append(block)
-        self.digest.update(block)
 
     def finish(self) -> t.List[str]:
         warnings: t.List[str] = []
         if self.chain is not None:
             close_quietly(self.chain.stdin)
-        if self.reader is not None:
-            self.reader.join()
-        if self.chain is not None:
             warnings = self.chain.wait()
+        if self.copier is not None:
+            self.copier.join()
         if self.error is not None:  # pragma: no cover
-            raise PipelineError(f"reading the encoder's output failed: {self.error}")
+            raise PipelineError(f"reading the member index failed: {self.error}")
+        self.digest = self.output.seal()
         return warnings
 
     def kill(self) -> None:
@@ -283,53 +286,56 @@ def upload_stream(
         finally:
             slots.release()
 
-    with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="s3napback-upload") as pool:
-        try:
-            index = offset = 0
-            at_end = False
-            while not at_end and not failed.is_set():
-                slots.acquire()
-                if failed.is_set():
-                    slots.release()
-                    break
-                encoder = Encoder(stages(), output=buffers.take())
-                encoders.append(encoder)
-                length = 0
-                while length < chunk_size:
-                    try:
-                        moved = _move(source_fd, encoder, min(BLOCK, chunk_size - length))
-                    except BrokenPipeError:
-                        # the encoder died: its own exit status and stderr say why
-                        failed.set()
-                        encoder.finish()
-                        raise PipelineError("the compressor or gpg stopped reading its input") from None
-                    if moved == 0:
-                        at_end = True
-                        break
-                    length += moved
-                    progress.add_read(moved)
-                if length == 0 and index > 0:
-                    encoder.kill()
-                    slots.release()
-                    break
-                futures.append(pool.submit(finish_and_upload, index, encoder, offset, length))
-                index += 1
-                offset += length
-        except BaseException:
-            failed.set()
-            for encoder in encoders:
-                encoder.kill()
-            raise
-        results = []
-        first_error: t.Optional[BaseException] = None
-        for future in futures:
+    try:
+        with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="s3napback-upload") as pool:
             try:
-                results.append(future.result())
-            except BaseException as exc:  # keep the first real cause, not a "cancelled"
-                if first_error is None or str(first_error) == "cancelled":
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
+                index = offset = 0
+                at_end = False
+                while not at_end and not failed.is_set():
+                    slots.acquire()
+                    if failed.is_set():
+                        slots.release()
+                        break
+                    encoder = Encoder(stages(), output=buffers.take())
+                    encoders.append(encoder)
+                    length = 0
+                    while length < chunk_size:
+                        try:
+                            moved = _move(source_fd, encoder, min(BLOCK, chunk_size - length))
+                        except BrokenPipeError:
+                            # the encoder died: its own exit status and stderr say why
+                            failed.set()
+                            encoder.finish()
+                            raise PipelineError("the compressor or gpg stopped reading its input") from None
+                        if moved == 0:
+                            at_end = True
+                            break
+                        length += moved
+                        progress.add_read(moved)
+                    if length == 0 and index > 0:
+                        encoder.kill()
+                        slots.release()
+                        break
+                    futures.append(pool.submit(finish_and_upload, index, encoder, offset, length))
+                    index += 1
+                    offset += length
+            except BaseException:
+                failed.set()
+                for encoder in encoders:
+                    encoder.kill()
+                raise
+            results = []
+            first_error: t.Optional[BaseException] = None
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except BaseException as exc:  # keep the first real cause, not a "cancelled"
+                    if first_error is None or str(first_error) == "cancelled":
+                        first_error = exc
+            if first_error is not None:
+                raise first_error
+    finally:
+        buffers.close()  # every upload is over: nothing reads the buffers any more
     chunks = [chunk for chunk, _check in results]
     checks = {check for _chunk, check in results}
     return chunks, warnings, "verified" if checks == {"verified"} else "unchecked"
