@@ -53,8 +53,8 @@ def usable_recipients(keyring: Keyring, recipients: t.Sequence[str]) -> t.List[s
         kwargs["gnupghome"] = keyring.home
     if keyring.keyring_file:
         kwargs["keyring"] = keyring.keyring_file
-    # no trust database checks or seed file updates: listing keys must not write to the disk
-    kwargs["options"] = ["--no-auto-check-trustdb", "--no-random-seed-file"]
+    # no trust database checks, seed file updates or lock files: listing keys must not write to the disk
+    kwargs["options"] = ["--no-auto-check-trustdb", "--no-random-seed-file", "--lock-never"]
     try:
         gpg = gnupg.GPG(**kwargs)
     except (OSError, ValueError, RuntimeError) as exc:
