@@ -58,9 +58,13 @@ def test_the_pool_never_hands_out_a_buffer_twice_and_closes_them_all() -> None:
     taken = [pool.take() for _count in range(3)]
     assert len({id(b) for b in taken}) == 3
     assert pool.capacity > 1 << 20  # room for the worst-case growth of incompressible data
-    descriptors = [b.fd for b in taken]
-    pool.close()
-    for fd in descriptors:
+    pool.give(taken[0])
+    pool.give(taken[1])
+    pool.close()  # taken[2] is still being uploaded: it stays open
+    late = taken[2].fd
+    os.fstat(late)
+    pool.give(taken[2])  # its upload ends after the stream gave up: closed as it comes back
+    for fd in [b.fd for b in taken[:2]] + [late]:
         with pytest.raises(OSError):
             os.fstat(fd)
 

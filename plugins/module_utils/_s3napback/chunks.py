@@ -96,11 +96,18 @@ class OutputBuffer:
     its pages, so the next chunk overwrites them instead of allocating and mapping fresh memory. It is
     memory, not a file system: nothing reaches the disk. The writer shares the descriptor's offset, so
     where it stopped is the object's length; writing past the mapped size grows the file, and the mapping
-    follows.
+    follows. (This holds for tools that write their stdout in sequence, as zstd, gzip and gpg do; one that
+    seeked over zeros or reopened /dev/stdout would not fit.)
     """
 
     def __init__(self, capacity: int) -> None:
-        self.fd = os.memfd_create("s3napback-chunk", os.MFD_CLOEXEC)
+        try:
+            self.fd = os.memfd_create("s3napback-chunk", os.MFD_CLOEXEC)
+        except OSError as exc:
+            raise PipelineError(
+                f"cannot make an in-memory buffer for a chunk (memfd_create: {exc.strerror}); "
+                "s3napback needs Linux 3.17 or later, and memfd_create allowed by any seccomp filter"
+            ) from None
         self._closer = weakref.finalize(self, os.close, self.fd)
         self.capacity = max(capacity, mmap.PAGESIZE)
         os.ftruncate(self.fd, self.capacity)
@@ -151,25 +158,29 @@ class BufferPool:
     def __init__(self, chunk_size: int) -> None:
         self.capacity = chunk_size + chunk_size // 64 + (1 << 20)
         self.free: t.List[OutputBuffer] = []
-        self.made: t.List[OutputBuffer] = []
+        self.closed = False
         self.lock = threading.Lock()
 
     def take(self) -> OutputBuffer:
         with self.lock:
-            if self.free:
-                buffer = self.free.pop()
-            else:
-                buffer = OutputBuffer(self.capacity)
-                self.made.append(buffer)
+            buffer = self.free.pop() if self.free else OutputBuffer(self.capacity)
         buffer.rewind()
         return buffer
 
     def give(self, buffer: OutputBuffer) -> None:
         with self.lock:
-            self.free.append(buffer)
+            if not self.closed:
+                self.free.append(buffer)
+                return
+        buffer.close()  # an upload that finished after the stream gave up
 
     def close(self) -> None:
-        for buffer in self.made:
+        """Close the buffers given back. One still in use (an upload interrupted by a second Ctrl-C) is closed
+        when it is given back, or, if its upload failed, when it is garbage: never under a running upload."""
+        with self.lock:
+            self.closed = True
+            free, self.free = self.free, []
+        for buffer in free:
             buffer.close()
 
 
@@ -222,9 +233,13 @@ class Encoder:
         return warnings
 
     def kill(self) -> None:
+        """Stop the tools; with a copier, wait for it (it ends once the source's writer is gone), so the
+        buffer is never closed under its writes."""
         if self.chain is not None:
             close_quietly(self.chain.stdin)
             self.chain.kill()
+        if self.copier is not None:
+            self.copier.join()
 
 
 def _move(source_fd: int, encoder: Encoder, count: int) -> int:

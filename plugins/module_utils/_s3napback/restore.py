@@ -202,7 +202,10 @@ class Restorer:
 
     def decode(self, manifest: Manifest, chunk: Chunk, data: bytes, stdout: t.Any) -> Chain:
         """Start gpg and the decompressor on one chunk; a thread feeds them ``data``."""
-        chain = Chain(decode_stages(manifest, self.gnupghome), stdin=subprocess.PIPE, stdout=stdout)
+        # an object stored plain (Compression none, Encryption none) is its own decoding: cat passes it
+        # through, so every object is read the same way
+        stages = decode_stages(manifest, self.gnupghome) or [Stage("cat", ["cat"])]
+        chain = Chain(stages, stdin=subprocess.PIPE, stdout=stdout)
 
         self.feeders[id(chain)] = threading.Thread(target=_feed, args=(chain, data), daemon=True)
         self.feeders[id(chain)].start()

@@ -68,10 +68,10 @@ def make_client(settings: S3Settings) -> t.Any:
         # the signature covers; hashing the body a second time for SigV4 (botocore does on plain http)
         # would only burn CPU.
         s3={"addressing_style": settings.addressing_style, "payload_signing_enabled": False},
-        # Chunks are uploaded as memoryviews of buffers that are reused chunk after chunk (no copy, no fresh
-        # pages); botocore sends any bytes-like body as it is, but its parameter check admits only bytes,
-        # bytearray and files. Every call is made by this module with fixed types, so the check has nothing
-        # else to catch; bucket names are still checked by their own handler.
+        # Chunks are uploaded from buffers that are reused chunk after chunk, without a copy (ChunkBody);
+        # botocore's parameter check admits only bytes, bytearray and files. Every call is made by this
+        # module with fixed types, so the check has nothing else to catch; bucket names are still checked
+        # by their own handler.
         parameter_validation=False,
     )
     # The engine checks every downloaded chunk's SHA-256 against the manifest itself; botocore >= 1.36
@@ -102,6 +102,32 @@ def is_transient(exc: BaseException) -> bool:
     ):
         return True
     return isinstance(exc, exceptions.ClientError) and _error_code(exc) in TRANSIENT_CODES
+
+
+class ChunkBody:
+    """An upload body over a caller's buffer: sent in one piece, never copied, and rewindable for retries.
+
+    botocore rewinds every body that is not bytes, str or bytearray before each of its retries (``seek(0)``),
+    and a memoryview cannot seek: a retryable error (SlowDown, a 503, a dropped connection) would end the
+    upload instead of retrying it. This body can; urllib3 and http.client send it as an iterable of its one
+    block, straight from the buffer. It deliberately has no ``read``, which would make them send it in 16 KiB
+    copies.
+    """
+
+    def __init__(self, data: t.Union[bytes, memoryview]) -> None:
+        self.data = data
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __iter__(self) -> t.Iterator[t.Union[bytes, memoryview]]:
+        return iter((self.data,))
+
+    def seek(self, offset: int, whence: int = 0) -> int:  # noqa: ARG002 - every send starts from the beginning
+        return 0
+
+    def tell(self) -> int:
+        return 0
 
 
 class S3Store:
@@ -189,7 +215,7 @@ class S3Store:
             self.client.put_object,
             Bucket=self.settings.bucket,
             Key=key,
-            Body=data,  # botocore sends a bytes-like body as it is: no copy of the chunk
+            Body=ChunkBody(data),
             ChecksumSHA256=b64,
             **extra,
         )
