@@ -87,6 +87,8 @@ def test_encoder_collects_a_real_tools_output_into_a_pooled_buffer() -> None:
     assert encoder.finish() == []
     assert bytes(encoder.output.view()) == data
     assert encoder.digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    pool.give(encoder.output)
+    pool.close()
 
 
 def test_upload_stream_reuses_buffers_and_every_chunk_is_its_own_bytes() -> None:

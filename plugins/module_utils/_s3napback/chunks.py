@@ -12,7 +12,6 @@ in flight, so memory is bounded by parallel x ChunkSize whatever the size of the
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import logging
 import mmap
@@ -51,22 +50,6 @@ def decompress_stage(compression: str) -> t.List[Stage]:
     if compression == "gzip":
         return [Stage("gzip", ["gzip", "-d", "-c"])]
     return []
-
-
-_M_MMAP_THRESHOLD = -3
-
-
-def keep_large_buffers_off_the_heap() -> None:
-    """Have glibc serve allocations of 4 MiB and more with mmap, and give them back when freed.
-
-    By default glibc raises its mmap threshold after each large free, so the downloaded chunks a restore
-    holds end up on the heap, where freed memory fragments and is not returned: the process would hold far
-    more than the chunks in flight. Harmless where there is no glibc (the call is simply not there).
-    """
-    try:
-        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 4 << 20)
-    except (OSError, AttributeError):  # pragma: no cover - not glibc
-        pass
 
 
 class Progress:

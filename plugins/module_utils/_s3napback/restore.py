@@ -16,6 +16,7 @@ the stream hold them, and only the chunks holding those bytes are downloaded.
 
 from __future__ import annotations
 
+import ctypes
 import datetime
 import hashlib
 import logging
@@ -29,7 +30,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from .catalog import Chunk, Manifest, SetListing, chain_of, load_set, set_prefix
-from .chunks import Progress, decompress_stage, keep_large_buffers_off_the_heap
+from .chunks import Progress, decompress_stage
 from .errors import PipelineError, RestoreError, S3napbackError
 from .keys import decrypt_argv
 from .loaders import check_load, dump_file_name, load_dump
@@ -74,6 +75,22 @@ class RestoreResult:
 
     def as_dict(self) -> t.Dict[str, t.Any]:
         return asdict(self)
+
+
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_large_buffers_off_the_heap() -> None:
+    """Have glibc serve allocations of 4 MiB and more with mmap, and give them back when freed.
+
+    By default glibc raises its mmap threshold after each large free, so the downloaded chunks a restore
+    holds end up on the heap, where freed memory fragments and is not returned: the process would hold far
+    more than the chunks in flight. Harmless where there is no glibc (the call is simply not there).
+    """
+    try:
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 4 << 20)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 def resolve_moment(committed: t.Sequence[Manifest], at: str) -> Manifest:
