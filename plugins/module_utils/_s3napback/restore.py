@@ -190,7 +190,8 @@ class Restorer:
         self.parallel = max(1, parallel)
         self.gnupghome = gnupghome
         self.progress = progress
-        self.feeders: t.Dict[int, threading.Thread] = {}
+        # keyed by the chain itself (identity), which also keeps it alive until its feeder is joined
+        self.feeders: t.Dict[Chain, threading.Thread] = {}
         self.indexes_read = 0
 
     def fetch(self, folder: str, manifest: Manifest, chunk: Chunk) -> bytes:
@@ -224,13 +225,13 @@ class Restorer:
         stages = decode_stages(manifest, self.gnupghome) or [Stage("cat", ["cat"])]
         chain = Chain(stages, stdin=subprocess.PIPE, stdout=stdout)
 
-        self.feeders[id(chain)] = threading.Thread(target=_feed, args=(chain, data), daemon=True)
-        self.feeders[id(chain)].start()
+        feeder = self.feeders[chain] = threading.Thread(target=_feed, args=(chain, data), daemon=True)
+        feeder.start()
         return chain
 
     def finish_decode(self, chain: Chain, manifest: Manifest, chunk: Chunk) -> None:
         """Wait for a chunk's decoder; a failure names the chunk (and a missing key, as such)."""
-        feeder = self.feeders.pop(id(chain), None)
+        feeder = self.feeders.pop(chain, None)
         if feeder is not None:
             feeder.join()
         try:
