@@ -356,13 +356,23 @@ def run_and_exit() -> t.NoReturn:
 
     Tearing down an interpreter that holds boto3 takes about 70 ms of one core and changes nothing: by then
     every child was waited for and every upload is over or abandoned, so once the log handlers and the
-    standard streams are flushed the process ends with os._exit.
+    standard streams are flushed the process ends with os._exit. Under a tracer or profiler (coverage,
+    cProfile), whose results are written at exit, it ends normally.
     """
     code = main()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a reader that went away (`s3napback list | head`): nothing to add
+        except (BrokenPipeError, ValueError):  # the reader went away (`s3napback list | head`): nothing to add
             pass
+        except OSError as exc:  # a full disk under `list --json > FILE`: the output is incomplete
+            if stream is sys.stdout and code == 0:
+                code = 74  # EX_IOERR
+                if sys.stderr is not None:
+                    say(f"s3napback: error: could not write the output: {exc.strerror}", sys.stderr)
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.exit(code)
     os._exit(code)

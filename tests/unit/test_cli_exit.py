@@ -1,0 +1,45 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""How the command ends: at once (os._exit) with its exit status and all its output, normally under a profiler."""
+
+from __future__ import annotations
+
+import pstats
+import subprocess
+import sys
+
+from support.cli import cli_env, run_cli
+
+
+def _config(tmp_path) -> str:
+    conf = tmp_path / "s3napback.conf"
+    conf.write_text(f"Bucket backups\nDiffDir {tmp_path / 'diffs'}\nEncryption none\nDirectory {tmp_path} 1 7 2\n")
+    return str(conf)
+
+
+def test_the_output_and_the_exit_status_survive_the_fast_exit(tmp_path):
+    good = run_cli("check", "--config-only", "-c", _config(tmp_path))
+    assert (good.returncode, good.stdout, good.stderr) == (
+        0,
+        f"config: ok: {tmp_path / 's3napback.conf'}: 1 sets\n",
+        "",
+    )
+    bad = run_cli("check", "--config-only", "-c", tmp_path / "missing.conf")
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert (
+        bad.stderr == f"s3napback: error: cannot read config {tmp_path / 'missing.conf'}: No such file or directory\n"
+    )
+
+
+def test_under_a_profiler_the_command_ends_normally_so_the_profile_is_written(tmp_path):
+    profile = tmp_path / "run.prof"
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "_s3napback",
+         "check", "--config-only", "-c", _config(tmp_path)],
+        env=cli_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "config: ok:" in done.stdout
+    functions = {name for _file, _line, name in pstats.Stats(str(profile)).stats}
+    assert "run_and_exit" in functions
