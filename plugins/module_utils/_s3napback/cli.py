@@ -374,5 +374,5 @@ def run_and_exit() -> t.NoReturn:
                 if sys.stderr is not None:
                     say(f"s3napback: error: could not write the output: {exc.strerror}", sys.stderr)
     if sys.gettrace() is not None or sys.getprofile() is not None:
-        sys.exit(code)
+        raise SystemExit(code)
     os._exit(code)
