@@ -5,9 +5,12 @@
 
 from __future__ import annotations
 
+import os
 import pstats
 import subprocess
 import sys
+
+import pytest
 
 from support.cli import cli_env, run_cli
 
@@ -43,3 +46,30 @@ def test_under_a_profiler_the_command_ends_normally_so_the_profile_is_written(tm
     assert "config: ok:" in done.stdout
     functions = {name for _file, _line, name in pstats.Stats(str(profile)).stats}
     assert "run_and_exit" in functions
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_a_reader_that_went_away_ends_the_output_quietly(tmp_path, unbuffered):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "_s3napback", "check", "--config-only", "-c", _config(tmp_path)],
+            env=cli_env({"PYTHONUNBUFFERED": unbuffered}), stdout=write_end, stderr=subprocess.PIPE,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""], ids=["unbuffered", "buffered"])
+def test_output_that_cannot_be_written_is_an_error(tmp_path, unbuffered):
+    with open("/dev/full", "w", encoding="utf-8") as full:
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "_s3napback", "check", "--config-only", "-c", _config(tmp_path)],
+            env=cli_env({"PYTHONUNBUFFERED": unbuffered}), stdout=full, stderr=subprocess.PIPE,
+            text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert done.returncode == 9
+    assert done.stderr == "s3napback: error: could not write the output: No space left on device\n"

@@ -19,7 +19,7 @@ import typing as t
 from . import __version__
 from .backup import BackupRun, open_store
 from .config import Config, load_config
-from .errors import ConfigError, S3napbackError
+from .errors import ConfigError, OutputError, S3napbackError
 from .inventory import describe_set, load, now_utc, set_names
 from .planner import plan_lines, plan_set
 from .preflight import run_checks
@@ -37,8 +37,32 @@ LOG_LEVELS = {0: logging.ERROR, 1: logging.WARNING, 2: logging.INFO, 3: logging.
 
 
 def say(text: str, stream: t.Optional[t.TextIO] = None) -> None:
-    """Write one line (module_utils code may not use print())."""
-    (stream or sys.stdout).write(text + "\n")
+    """Write one line (module_utils code may not use print()).
+
+    A reader that went away (``s3napback list | head``) only ends the output: the rest goes nowhere and the
+    command keeps its own exit status. Any other failure to write the output is an error of its own, as
+    long as there is a standard error to say it on.
+    """
+    target = stream or sys.stdout
+    if target is None:  # started with that descriptor closed
+        return
+    try:
+        target.write(text + "\n")
+    except BrokenPipeError:
+        _discard_rest(target)
+    except OSError as exc:
+        if target is not sys.stderr:
+            raise OutputError(f"could not write the output: {exc.strerror}") from None
+
+
+def _discard_rest(stream: t.TextIO) -> None:
+    """Point a stream whose reader went away at /dev/null, so what is still buffered or written later is dropped
+    instead of failing again (as Python's documentation advises for SIGPIPE)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def parse_day(text: str) -> datetime.date:
@@ -370,9 +394,8 @@ def run_and_exit() -> t.NoReturn:
             pass
         except OSError as exc:  # a full disk under `list --json > FILE`: the output is incomplete
             if stream is sys.stdout and code == 0:
-                code = 74  # EX_IOERR
-                if sys.stderr is not None:
-                    say(f"s3napback: error: could not write the output: {exc.strerror}", sys.stderr)
+                code = OutputError.exit_code
+                say(f"s3napback: error: could not write the output: {exc.strerror}", sys.stderr)
     if sys.gettrace() is not None or sys.getprofile() is not None:
         raise SystemExit(code)
     os._exit(code)

@@ -46,3 +46,9 @@ class KeyringError(S3napbackError):
     """No usable GPG key for encryption or decryption."""
 
     exit_code = 7
+
+
+class OutputError(S3napbackError):
+    """The command's own output could not be written (a full disk under ``> FILE``)."""
+
+    exit_code = 9
