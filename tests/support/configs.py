@@ -44,3 +44,13 @@ def write_config(
     with open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
     return str(path)
+
+
+def write_local_config(path: str | os.PathLike, directory: str | os.PathLike, *extra: str) -> str:
+    """A config of one directory set that parses with no S3 server or key in reach, for commands that stop
+    before they need one (``check --config-only``, a missing library); ``extra`` adds directive lines."""
+    lines = ["Bucket backups", f"DiffDir {os.path.join(os.fspath(directory), 'diffs')}", *extra]
+    lines.append(f"Directory {directory} 1 7 2")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return str(path)

@@ -13,12 +13,11 @@ import sys
 import pytest
 
 from support.cli import cli_env, run_cli
+from support.configs import write_local_config
 
 
 def _config(tmp_path) -> str:
-    conf = tmp_path / "s3napback.conf"
-    conf.write_text(f"Bucket backups\nDiffDir {tmp_path / 'diffs'}\nEncryption none\nDirectory {tmp_path} 1 7 2\n")
-    return str(conf)
+    return write_local_config(tmp_path / "s3napback.conf", tmp_path, "Encryption none")
 
 
 def test_the_output_and_the_exit_status_survive_the_fast_exit(tmp_path):

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 from support.cli import cli_env, run_cli
+from support.configs import write_local_config
 
 
 def _without(tmp_path, *packages: str) -> dict[str, str]:
@@ -22,10 +23,7 @@ def _without(tmp_path, *packages: str) -> dict[str, str]:
 
 
 def _config(tmp_path, *extra: str) -> str:
-    conf = tmp_path / "s3napback.conf"
-    lines = ["Bucket backups", f"DiffDir {tmp_path / 'diffs'}", "Frequency 1", "Diffs 7", "Fulls 2", *extra]
-    conf.write_text("\n".join([*lines, f"Directory {tmp_path}", ""]))
-    return str(conf)
+    return write_local_config(tmp_path / "s3napback.conf", tmp_path, *extra)
 
 
 def test_without_boto3_the_backup_names_the_missing_library_and_the_config_check_still_works(tmp_path):

@@ -44,14 +44,19 @@ def say(text: str, stream: t.Optional[t.TextIO] = None) -> None:
     long as there is a standard error to say it on.
     """
     target = stream or sys.stdout
-    if target is None:  # started with that descriptor closed
-        return
+    if target is not None:  # None: started with that descriptor closed
+        _guarded(target, lambda: target.write(text + "\n"))
+
+
+def _guarded(stream: t.TextIO, write: t.Callable[[], object]) -> None:
+    """Write (or flush) ``stream``: a reader that went away ends its output, any other failure of stdout is an
+    OutputError (a failing stderr has nowhere to report to)."""
     try:
-        target.write(text + "\n")
+        write()
     except BrokenPipeError:
-        _discard_rest(target)
+        _discard_rest(stream)
     except OSError as exc:
-        if target is not sys.stderr:
+        if stream is not sys.stderr:
             raise OutputError(f"could not write the output: {exc.strerror}") from None
 
 
@@ -389,13 +394,13 @@ def run_and_exit() -> t.NoReturn:
         if stream is None:  # started with that descriptor closed
             continue
         try:
-            stream.flush()
-        except (BrokenPipeError, ValueError):  # the reader went away (`s3napback list | head`): nothing to add
+            _guarded(stream, stream.flush)
+        except ValueError:  # closed already: nothing left to write
             pass
-        except OSError as exc:  # a full disk under `list --json > FILE`: the output is incomplete
-            if stream is sys.stdout and code == 0:
-                code = OutputError.exit_code
-                say(f"s3napback: error: could not write the output: {exc.strerror}", sys.stderr)
+        except OutputError as exc:  # a full disk under `list --json > FILE`: the output is incomplete
+            if code == 0:
+                code = exc.exit_code
+                say(f"s3napback: error: {exc}", sys.stderr)
     if sys.gettrace() is not None or sys.getprofile() is not None:
         raise SystemExit(code)
     os._exit(code)
