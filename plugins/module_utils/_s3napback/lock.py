@@ -1,7 +1,12 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One run at a time per host: an flock(2) on a file in DiffDir, released by the kernel if we die."""
+"""One run at a time per host: an flock(2) on a file in DiffDir, released by the kernel if we die.
+
+Taking the lock writes nothing: the file is created once and then only locked, so a backup's only write to
+local disk stays the snapshot file. Who holds a lock is asked of the kernel (/proc/locks), which also names a
+holder from an older version (those wrote their pid into the file, which is still read as a fallback).
+"""
 
 from __future__ import annotations
 
@@ -18,15 +23,13 @@ class RunLock:
         self.fd: t.Optional[int] = None
 
     def __enter__(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+            holder = lock_holder(fd) or "unknown"
             os.close(fd)
             raise LockError(f"another s3napback run (pid {holder}) holds {self.path}; wait for it to finish") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
         self.fd = fd
         return self
 
@@ -34,3 +37,21 @@ class RunLock:
         if self.fd is not None:
             os.close(self.fd)  # closing releases the lock
             self.fd = None
+
+
+def lock_holder(fd: int, locks_table: str = "/proc/locks") -> t.Optional[str]:
+    """The pid holding an flock on the open file ``fd``: from the kernel's table of locks, else from what an
+    older version wrote into the file; None when neither says."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        with open(locks_table, encoding="ascii", errors="replace") as table:
+            for line in table:
+                # "1: FLOCK  ADVISORY  WRITE 3782 fe:00:2196424 0 EOF"; waiters' lines have "->" after the number
+                fields = line.split()
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
+                    return fields[4]
+    except OSError:
+        pass
+    written = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    return written if written.isdigit() else None
