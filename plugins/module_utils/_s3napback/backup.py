@@ -49,6 +49,7 @@ from .retention import to_retire
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
 from .sources import DumpPlan, mysql_dump_plan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
+from .space import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -399,8 +400,15 @@ class BackupRun:
         if os.path.exists(new_snapshot):
             os.unlink(new_snapshot)
         if decision.action == DIFF and dump is None:
-            with open(snapshot, "rb") as src, open(new_snapshot, "wb") as dst:
-                dst.write(src.read())
+            try:
+                with open(snapshot, "rb") as src, open(new_snapshot, "wb") as dst:
+                    dst.write(src.read())
+            except OSError as exc:  # nothing uploaded yet, the old snapshot file untouched
+                full = disk_full(self.diff_dir)
+                _unlink_quietly(new_snapshot)
+                if full:
+                    raise self.diff_dir_full(f"copying the snapshot file for the DIFF: {exc.strerror}") from None
+                raise S3napbackError(f"cannot copy the snapshot file {snapshot} for the DIFF: {exc.strerror}") from None
         started = utc_now()
         progress = Progress()
         line = ProgressLine(backup_set.name, progress) if self.show_progress else None
@@ -487,9 +495,12 @@ class BackupRun:
         except BaseException as exc:
             tar.kill()
             member_index.kill()
+            full = isinstance(exc, PipelineError) and disk_full(self.diff_dir)  # before the .new file's space is freed
             _unlink_quietly(new_snapshot)
             if uploaded_any or isinstance(exc, KeyboardInterrupt):
                 self._delete_folder_quietly(folder)
+            if full:
+                raise self.diff_dir_full(str(exc)) from None
             if isinstance(exc, S3napbackError) or not isinstance(exc, Exception):
                 raise
             raise S3napbackError(f"backup failed: {type(exc).__name__}: {exc}") from None
@@ -513,6 +524,9 @@ class BackupRun:
             result.bytes_uploaded,
         )
         return manifest
+
+    def diff_dir_full(self, detail: str) -> S3napbackError:
+        return S3napbackError(f"DiffDir {self.diff_dir}: No space left on device; free space there ({detail})")
 
     # -- cleaning up ----------------------------------------------------------------------------------------
     def _lock(self, folder: str, manifest: Manifest, placement: Placement, result: SetResult) -> None:

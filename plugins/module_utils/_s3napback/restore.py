@@ -16,6 +16,7 @@ the stream hold them, and only the chunks holding those bytes are downloaded.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import hashlib
@@ -52,6 +53,7 @@ from .members import (
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
+from .space import disk_full
 
 log = logging.getLogger(__name__)
 
@@ -478,7 +480,8 @@ def restore_set(
             prepare_destination(destination, overwrite)
             for plan in plans:
                 restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
-            _extract_chain(restorer, set_folder, plans, destination)
+            with naming_a_full_disk(destination):
+                _extract_chain(restorer, set_folder, plans, destination)
         else:
             created = prepare_destination(destination, overwrite)
             _extract_staged(restorer, set_folder, plans, destination, created=created, salvage=salvage)
@@ -608,11 +611,15 @@ def _extract_staged(
     salvage: bool,
 ) -> None:
     """Extract into a staging folder inside ``destination``; move its contents into place only when all passed."""
-    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination)
+    with naming_a_full_disk(destination):
+        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination)
     try:
         for position, plan in enumerate(plans):
             try:
-                _extract(restorer, set_folder, plan, staging)
+                with naming_a_full_disk(destination):
+                    _extract(restorer, set_folder, plan, staging)
+            except NoSpaceError:
+                raise  # nothing to salvage: the data is fine, the disk is not
             except RestoreError as exc:
                 if not salvage or position == 0 and not os.listdir(staging):
                     raise
@@ -630,6 +637,28 @@ def _extract_staged(
             shutil.rmtree(staging, ignore_errors=True)
             if created:
                 shutil.rmtree(destination, ignore_errors=True)
+        raise
+
+
+class NoSpaceError(RestoreError):
+    """The destination's file system filled up during a restore."""
+
+
+@contextlib.contextmanager
+def naming_a_full_disk(destination: str) -> t.Iterator[None]:
+    """A restore that fails on a full file system says so, whatever the tool that hit it printed ("Wrote only
+    6656 of 10240 bytes"); a file system error of our own is one line too. Checked before any clean-up frees
+    space."""
+    try:
+        yield
+    except (RestoreError, OSError) as exc:
+        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
+        if disk_full(destination):
+            raise NoSpaceError(
+                f"{destination}: No space left on device; free space there or restore to a bigger disk ({detail})"
+            ) from None
+        if isinstance(exc, OSError):
+            raise RestoreError(f"restoring into {destination} failed: {detail}") from None
         raise
 
 

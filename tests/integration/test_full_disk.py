@@ -1,0 +1,141 @@
+# Copyright: Contributors to s3napback.s3napback
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""A full disk (a real one: a small tmpfs) gets one line naming it, commits nothing and loses nothing.
+
+The snapshot folder full at a FULL (tar cannot write the snapshot file) and at a DIFF (the old snapshot file
+cannot be copied), and a restore whose destination fills up: each fails with a one-line error, the bucket
+holds no new backup, the old snapshot file is intact, and the destination is left as it was.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+
+import pytest
+
+from support.configs import write_config
+from support.trees import assert_same_tree
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
+
+DAY1, DAY2 = "2024-03-04", "2024-03-05"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a tmpfs of 1 MiB; ``fill()`` then leaves no free block."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "s3napback-test", folder], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", folder], check=True)
+
+
+def fill(folder) -> None:
+    """Write until the file system refuses: first in 64 KiB blocks, then byte by byte into the last block."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (65536, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * size)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+
+
+@pytest.fixture
+def data(tmp_path):
+    source = tmp_path / "data"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "random.bin").write_bytes(os.urandom(3 << 20))  # incompressible: more than the disk
+    (source / "note.txt").write_text("payload\n")
+    return source
+
+
+def config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir):
+    return write_config(
+        tmp_path / "s3napback.conf",
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        key_file=s3_key_file,
+        diff_dir=diff_dir,
+        directories=[str(data)],
+        recipient=gpg_keys.email,
+        keyring=gpg_keys.public_home,
+    )
+
+
+def one_line_error(result, *words) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
+    errors = [line for line in (result.stderr + result.stdout).splitlines() if "No space left on device" in line]
+    assert errors, f"no line names the full disk:\n{result.stdout}\n{result.stderr}"
+    for word in words:
+        assert word in errors[0], errors[0]
+    return errors[0]
+
+
+def manifests(s3_server, bucket):
+    listing = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    return sorted(o["Key"] for o in listing if o["Key"].endswith("manifest.json"))
+
+
+def test_full_snapshot_folder_at_a_full_commits_nothing(
+    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
+):
+    diff_dir = small_disk / "diffs"
+    diff_dir.mkdir()
+    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir)
+    fill(small_disk)
+    result = cli("backup", "-c", conf, "--date", DAY1)
+    assert result.returncode == 1  # the set failed
+    one_line_error(result, f"DiffDir {diff_dir}: No space left on device; free space there", "snar.new")
+    assert manifests(s3_server, bucket) == []
+    assert [n for n in os.listdir(diff_dir) if n.endswith((".snar", ".new"))] == []
+
+
+def test_full_snapshot_folder_at_a_diff_keeps_the_old_snapshot(
+    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
+):
+    diff_dir = small_disk / "diffs"
+    diff_dir.mkdir()
+    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir)
+    cli("backup", "-c", conf, "--date", DAY1, check=True)
+    [first] = manifests(s3_server, bucket)
+    [snapshot] = [diff_dir / n for n in os.listdir(diff_dir) if n.endswith(".snar")]
+    before = snapshot.read_bytes()
+    (data / "new.txt").write_text("changed\n")
+    fill(small_disk)
+    result = cli("backup", "-c", conf, "--date", DAY2)
+    assert result.returncode == 1
+    one_line_error(result, f"DiffDir {diff_dir}: No space left on device; free space there")
+    assert manifests(s3_server, bucket) == [first]
+    assert snapshot.read_bytes() == before
+    assert not os.path.exists(str(snapshot) + ".new")
+    os.unlink(small_disk / "filler")
+    cli("backup", "-c", conf, "--date", DAY2, check=True)  # with room again, the DIFF is made
+    assert len(manifests(s3_server, bucket)) == 2
+
+
+def test_restore_into_a_full_disk_leaves_the_destination_as_it_was(
+    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
+):
+    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, tmp_path / "diffs")
+    cli("backup", "-c", conf, "--date", DAY1, check=True)
+    target = small_disk / "restored"
+    target.mkdir()
+    result = cli("restore", "-c", conf, "--set", data, "--to", target, "--gnupghome", gpg_keys.private_home)
+    assert result.returncode == 6
+    one_line_error(result, f"{target}: No space left on device; free space there or restore to a bigger disk")
+    assert os.listdir(target) == []  # no staging folder, no half-restored file
+    roomy = tmp_path / "roomy"
+    roomy.mkdir()
+    cli("restore", "-c", conf, "--set", data, "--to", roomy, "--gnupghome", gpg_keys.private_home, check=True)
+    assert_same_tree(data, roomy / str(data).lstrip("/"))
