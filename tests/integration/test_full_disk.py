@@ -59,7 +59,7 @@ def data(tmp_path):
     return source
 
 
-def config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir):
+def config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir, extra=""):
     return write_config(
         tmp_path / "s3napback.conf",
         bucket=bucket,
@@ -69,6 +69,7 @@ def config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir):
         directories=[str(data)],
         recipient=gpg_keys.email,
         keyring=gpg_keys.public_home,
+        extra=extra,
     )
 
 
@@ -139,3 +140,20 @@ def test_restore_into_a_full_disk_leaves_the_destination_as_it_was(
     roomy.mkdir()
     cli("restore", "-c", conf, "--set", data, "--to", roomy, "--gnupghome", gpg_keys.private_home, check=True)
     assert_same_tree(data, roomy / str(data).lstrip("/"))
+
+
+def test_a_log_file_on_a_full_disk_is_named_once_and_the_backup_goes_on(
+    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
+):
+    log_file = small_disk / "s3napback.log"
+    extra = f"LogFile {log_file}\nLogLevel 3"
+    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, tmp_path / "diffs", extra=extra)
+    log_file.touch()
+    fill(small_disk)
+    result = cli("backup", "-c", conf, "--date", DAY1)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"s3napback: WARNING: LogFile {log_file}: cannot write to it (No space left on device); "
+        "the rest of this run is not logged there"
+    ]
+    assert len(manifests(s3_server, bucket)) == 1

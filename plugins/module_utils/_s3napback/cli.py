@@ -150,6 +150,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class ReportsFailureOnce(logging.Handler):
+    """A log destination that stops taking lines (LogFile on a full disk, syslog gone) is named once, in one
+    line, and then left alone; the run goes on. logging's default prints a traceback for every line."""
+
+    where = "log"
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: ARG002 - the record is not the cause
+        self.setLevel(logging.CRITICAL + 1)  # first, so the warning below does not come back here
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or error
+        log.warning("%s: cannot write to it (%s); the rest of this run is not logged there", self.where, reason)
+
+
+class LogFileHandler(ReportsFailureOnce, logging.FileHandler):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.where = f"LogFile {path}"
+
+
+class SyslogHandler(ReportsFailureOnce, logging.handlers.SysLogHandler):
+    where = "syslog"
+
+
 def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool = False) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -164,14 +187,14 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool =
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if config is not None and config.log_file:
         try:
-            handler = logging.FileHandler(config.log_file)
+            handler = LogFileHandler(config.log_file)
         except OSError as exc:
             raise ConfigError(f"{config.source}: LogFile {config.log_file}: cannot open it: {exc.strerror}") from None
         handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
         handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
         root.addHandler(handler)
     if syslog and os.path.exists(SYSLOG_ADDRESS):
-        system = logging.handlers.SysLogHandler(address=SYSLOG_ADDRESS)
+        system = SyslogHandler(address=SYSLOG_ADDRESS)
         system.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO) if config else logging.INFO)
         system.setFormatter(logging.Formatter("s3napback[%(process)d]: %(levelname)s %(message)s"))
         root.addHandler(system)
