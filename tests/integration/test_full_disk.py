@@ -26,10 +26,11 @@ DAY1, DAY2 = "2024-03-04", "2024-03-05"
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A folder on a tmpfs of 1 MiB; ``fill()`` then leaves no free block."""
+    """A folder on a tmpfs of 4 MiB (more than the 1 MiB under which a file system counts as full);
+    ``fill()`` then leaves no free block."""
     folder = tmp_path / "small"
     folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "s3napback-test", folder], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "s3napback-test", folder], check=True)
     try:
         yield folder
     finally:
@@ -54,7 +55,7 @@ def fill(folder) -> None:
 def data(tmp_path):
     source = tmp_path / "data"
     (source / "sub").mkdir(parents=True)
-    (source / "sub" / "random.bin").write_bytes(os.urandom(3 << 20))  # incompressible: more than the disk
+    (source / "sub" / "random.bin").write_bytes(os.urandom(6 << 20))  # incompressible: more than the disk
     (source / "note.txt").write_text("payload\n")
     return source
 
@@ -116,7 +117,9 @@ def test_full_snapshot_folder_at_a_diff_keeps_the_old_snapshot(
     fill(small_disk)
     result = cli("backup", "-c", conf, "--date", DAY2)
     assert result.returncode == 1
-    one_line_error(result, f"DiffDir {diff_dir}: No space left on device; free space there")
+    one_line_error(
+        result, f"DiffDir {diff_dir}: No space left on device; free space there (copying the snapshot file for the DIFF"
+    )
     assert manifests(s3_server, bucket) == [first]
     assert snapshot.read_bytes() == before
     assert not os.path.exists(str(snapshot) + ".new")
@@ -134,7 +137,8 @@ def test_restore_into_a_full_disk_leaves_the_destination_as_it_was(
     target.mkdir()
     result = cli("restore", "-c", conf, "--set", data, "--to", target, "--gnupghome", gpg_keys.private_home)
     assert result.returncode == 6
-    one_line_error(result, f"{target}: No space left on device; free space there or restore to a bigger disk")
+    line = one_line_error(result, f"{target}: No space left on device; free space there or restore to a bigger disk")
+    assert "Wrote only" in line  # tar's own words for it
     assert os.listdir(target) == []  # no staging folder, no half-restored file
     roomy = tmp_path / "roomy"
     roomy.mkdir()

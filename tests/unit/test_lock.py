@@ -55,3 +55,30 @@ def test_holder_falls_back_to_the_pid_an_older_version_wrote(tmp_path):
         assert lock_holder(fd, locks_table=str(tmp_path / "no-such-table")) is None
     finally:
         os.close(fd)
+
+
+def test_holder_found_by_inode_when_the_device_numbers_differ(tmp_path):
+    """btrfs subvolumes (and some overlays) show /proc/locks another device number than fstat gives."""
+    path = tmp_path / ".s3napback.lock"
+    path.write_text("")
+    inode = os.stat(path).st_ino
+    table = tmp_path / "locks"
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        table.write_text(
+            f"1: POSIX  ADVISORY  WRITE 11 00:01:{inode} 0 EOF\n2: FLOCK  ADVISORY  WRITE 4711 00:2f:{inode} 0 EOF\n"
+        )
+        assert lock_holder(fd, locks_table=str(table)) == "4711"
+        with open(table, "a") as more:  # two candidates on other devices: no guess
+            more.write(f"3: FLOCK  ADVISORY  WRITE 4712 00:30:{inode} 0 EOF\n")
+        assert lock_holder(fd, locks_table=str(table)) is None
+    finally:
+        os.close(fd)
+
+
+def test_taking_the_lock_clears_a_pid_an_older_version_left(tmp_path):
+    path = tmp_path / ".s3napback.lock"
+    path.write_text("4242\n")
+    with RunLock(str(path)):
+        pass
+    assert path.read_bytes() == b""

@@ -49,7 +49,7 @@ from .retention import to_retire
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
 from .sources import DumpPlan, mysql_dump_plan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
-from .space import disk_full
+from .space import out_of_space
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +404,7 @@ class BackupRun:
                 with open(snapshot, "rb") as src, open(new_snapshot, "wb") as dst:
                     dst.write(src.read())
             except OSError as exc:  # nothing uploaded yet, the old snapshot file untouched
-                full = disk_full(self.diff_dir)
+                full = out_of_space(exc, self.diff_dir)
                 _unlink_quietly(new_snapshot)
                 if full:
                     raise self.diff_dir_full(f"copying the snapshot file for the DIFF: {exc.strerror}") from None
@@ -495,7 +495,8 @@ class BackupRun:
         except BaseException as exc:
             tar.kill()
             member_index.kill()
-            full = isinstance(exc, PipelineError) and disk_full(self.diff_dir)  # before the .new file's space is freed
+            # tar writing its snapshot file into a full DiffDir; asked before the .new file's space is freed
+            full = dump is None and isinstance(exc, PipelineError) and out_of_space(exc, self.diff_dir)
             _unlink_quietly(new_snapshot)
             if uploaded_any or isinstance(exc, KeyboardInterrupt):
                 self._delete_folder_quietly(folder)

@@ -155,11 +155,18 @@ class ReportsFailureOnce(logging.Handler):
     line, and then left alone; the run goes on. logging's default prints a traceback for every line."""
 
     where = "log"
+    failed = False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: ARG002 - the record is not the cause
-        self.setLevel(logging.CRITICAL + 1)  # first, so the warning below does not come back here
+    def handleError(self, record: logging.LogRecord) -> None:
         error = sys.exc_info()[1]
-        reason = getattr(error, "strerror", None) or error
+        if not isinstance(error, OSError):  # a record that cannot be formatted: a bug, not the destination's
+            super().handleError(record)
+            return
+        if self.failed:  # another thread's line, already past the level check when this one failed
+            return
+        self.failed = True
+        self.setLevel(logging.CRITICAL + 1)  # first, so the warning below does not come back here
+        reason = error.strerror or error
         log.warning("%s: cannot write to it (%s); the rest of this run is not logged there", self.where, reason)
 
 

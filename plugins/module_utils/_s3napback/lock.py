@@ -30,6 +30,8 @@ class RunLock:
             holder = lock_holder(fd) or "unknown"
             os.close(fd)
             raise LockError(f"another s3napback run (pid {holder}) holds {self.path}; wait for it to finish") from None
+        if os.fstat(fd).st_size:  # a pid an older version wrote: stale from now on, so not kept to mislead
+            os.ftruncate(fd, 0)
         self.fd = fd
         return self
 
@@ -43,15 +45,20 @@ def lock_holder(fd: int, locks_table: str = "/proc/locks") -> t.Optional[str]:
     """The pid holding an flock on the open file ``fd``: from the kernel's table of locks, else from what an
     older version wrote into the file; None when neither says."""
     st = os.fstat(fd)
-    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}"
+    holders: t.Dict[str, str] = {}  # "MAJ:MIN:INODE" -> pid, of the flocks on files with our inode number
     try:
         with open(locks_table, encoding="ascii", errors="replace") as table:
             for line in table:
                 # "1: FLOCK  ADVISORY  WRITE 3782 fe:00:2196424 0 EOF"; waiters' lines have "->" after the number
                 fields = line.split()
-                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == inode:
-                    return fields[4]
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].endswith(f":{st.st_ino}"):
+                    holders[fields[5]] = fields[4]
     except OSError:
         pass
+    if f"{device}:{st.st_ino}" in holders:
+        return holders[f"{device}:{st.st_ino}"]
+    if len(holders) == 1:  # btrfs subvolumes and some overlays show another device number than fstat gives
+        return next(iter(holders.values()))
     written = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
     return written if written.isdigit() else None

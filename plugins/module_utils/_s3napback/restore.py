@@ -53,7 +53,7 @@ from .members import (
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
-from .space import disk_full
+from .space import out_of_space
 
 log = logging.getLogger(__name__)
 
@@ -611,9 +611,10 @@ def _extract_staged(
     salvage: bool,
 ) -> None:
     """Extract into a staging folder inside ``destination``; move its contents into place only when all passed."""
-    with naming_a_full_disk(destination):
-        staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination)
+    staging: t.Optional[str] = None
     try:
+        with naming_a_full_disk(destination):
+            staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination)
         for position, plan in enumerate(plans):
             try:
                 with naming_a_full_disk(destination):
@@ -633,8 +634,9 @@ def _extract_staged(
                 ) from None
         _move_into_place(staging, destination)
     except BaseException:
-        if os.path.isdir(staging):  # not salvaged: leave the destination as it was
-            shutil.rmtree(staging, ignore_errors=True)
+        if staging is None or os.path.isdir(staging):  # not salvaged: leave the destination as it was
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
             if created:
                 shutil.rmtree(destination, ignore_errors=True)
         raise
@@ -652,8 +654,10 @@ def naming_a_full_disk(destination: str) -> t.Iterator[None]:
     try:
         yield
     except (RestoreError, OSError) as exc:
-        detail = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else str(exc)
-        if disk_full(destination):
+        detail = str(exc)
+        if isinstance(exc, OSError) and exc.strerror:
+            detail = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+        if out_of_space(exc, destination):
             raise NoSpaceError(
                 f"{destination}: No space left on device; free space there or restore to a bigger disk ({detail})"
             ) from None
