@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -85,19 +86,25 @@ def fake_tool(s, name: str, script: str) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
+def start_slow_second_run(s, seed: int, chunks: int) -> tuple[subprocess.Popen, set[str]]:
+    """Add 30 MB to the source and start the day-2 backup, slowed down by a gpg that sleeps; return once
+    ``chunks`` of its chunks are in the bucket, with the keys that were there before it."""
+    make_tree(os.path.join(s.source, "more"), files=50, total_bytes=30 * 1024 * 1024, seed=seed)
+    env = fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n')
+    before = set(keys_in(s))
+    process = start_cli("backup", "-c", s.conf, "--date", DAY2, env=env)
+    wait_while_running(process, lambda: len(set(keys_in(s)) - before) >= chunks, f"{chunks} chunks uploaded")
+    return process, before
+
+
 def test_manifest_is_the_commit_and_kill_9_leaves_earlier_backups(cli, setup):
     s = setup
     backup(cli, s, DAY1)
     moment1 = str(s.tmp / "moment1")
     copy_tree(s.source, moment1)
     snapshot_before = sha(s.snapshot)
-    make_tree(os.path.join(s.source, "more"), files=50, total_bytes=30 * 1024 * 1024, seed=8)
-
-    # a second run, slowed down by a gpg that sleeps, killed with SIGKILL once chunks are in the bucket
-    env = fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n')
-    before = set(keys_in(s))
-    process = start_cli("backup", "-c", s.conf, "--date", DAY2, env=env)
-    wait_while_running(process, lambda: len(set(keys_in(s)) - before) >= 3, "3 chunks uploaded")
+    # a second run, killed with SIGKILL once chunks are in the bucket
+    process, before = start_slow_second_run(s, seed=8, chunks=3)
     process.send_signal(signal.SIGKILL)
     process.wait()
     leftovers = set(keys_in(s)) - before
@@ -115,6 +122,48 @@ def test_manifest_is_the_commit_and_kill_9_leaves_earlier_backups(cli, setup):
     assert result["action"] == "DIFF" and len(result["leftovers_removed"]) == 1
     assert not (leftovers & set(keys_in(s)))
     restore_and_compare(cli, s, s.source, name="after-rerun")
+
+
+def running_with(text: str) -> list[str]:
+    """Command lines of the processes that name ``text`` (the backup's tar, zstd, gpg and the command)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                line = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in line and int(pid) != os.getpid():
+            found.append(line)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+)
+def test_interrupted_or_terminated_backup_cleans_up_at_once(cli, setup, sig, code, said):
+    """Ctrl-C, or SIGTERM from systemd stopping the service: what the run uploaded is removed before it exits,
+    the snapshot file is rolled back, no tool is left running, and the next run makes the backup."""
+    s = setup
+    backup(cli, s, DAY1)
+    snapshot_before = sha(s.snapshot)
+    process, before = start_slow_second_run(s, seed=9, chunks=2)
+    process.send_signal(sig)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert err.splitlines()[-1] == f"s3napback: {said}; nothing was committed by the interrupted step"
+    assert "Traceback" not in err
+    assert set(keys_in(s)) == before  # removed at once, not left for the next run
+    assert sha(s.snapshot) == snapshot_before
+    assert not os.path.exists(str(s.snapshot) + ".new")
+    deadline = time.monotonic() + 10
+    while running_with(str(s.source)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert running_with(str(s.source)) == []
+    [result] = backup(cli, s, DAY2)
+    assert result["action"] == "DIFF" and result["leftovers_removed"] == []
+    restore_and_compare(cli, s, s.source, name=f"after-{sig.name}")
 
 
 @pytest.mark.parametrize(

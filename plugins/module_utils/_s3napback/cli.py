@@ -12,6 +12,7 @@ import json
 import logging
 import logging.handlers
 import os
+import signal
 import sys
 import traceback
 import typing as t
@@ -374,6 +375,15 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping the service, a shutdown, ``kill``): cleaned up as Ctrl-C is, so what the run
+    uploaded is removed at once and the snapshot file rolled back, instead of dying where it stands."""
+
+
+def raise_terminated(signum: int, frame: t.Any) -> None:  # noqa: ARG001 - signal handler signature
+    raise Terminated()
+
+
 HANDLERS = {
     "backup": cmd_backup,
     "list": cmd_list,
@@ -393,6 +403,7 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
     gc.freeze()
     args = build_parser().parse_args(arguments)
     setup_logging(args.debug)
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         config = load_config(args.config)
         setup_logging(args.debug, config, syslog=getattr(args, "syslog", False))
@@ -400,9 +411,10 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
     except S3napbackError as exc:
         say(f"s3napback: error: {exc}", sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        say("s3napback: interrupted; nothing was committed by the interrupted step", sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+        say(f"s3napback: {what}; nothing was committed by the interrupted step", sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a bug: still one line, the traceback only with -d
         if args.debug:
             traceback.print_exc()
