@@ -333,3 +333,4 @@ def test_cron_runs_the_backup_with_syslog_and_systemd_without() -> None:
     assert job == "/usr/local/bin/s3napback backup -c /etc/s3napback/s3napback.conf --syslog > /dev/null"
     service = render("s3napback.service.j2")
     assert "ExecStart=/usr/local/bin/s3napback backup -c /etc/s3napback/s3napback.conf\n" in service
+    assert "\nKillMode=mixed\n" in service  # a stop lets the command clean up (SIGTERM to it alone)
