@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from support.configs import write_config
+from support.configs import config_for
 from support.trees import assert_same_tree
 
 
@@ -23,20 +23,6 @@ def data(tmp_path):
     return str(source)
 
 
-def conf_for(tmp_path, s3_server, bucket, key_file, keys, data, **overrides):
-    values = dict(
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        key_file=key_file,
-        diff_dir=tmp_path / "diffs",
-        directories=[data],
-        recipient=keys.email if keys else None,
-        keyring=keys.public_home if keys else None,
-    )
-    values.update(overrides)
-    return write_config(tmp_path / "s3napback.conf", **values)
-
-
 def one_line_error(result) -> str:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -46,7 +32,7 @@ def one_line_error(result) -> str:
 
 
 def test_missing_bucket(cli, tmp_path, s3_server, s3_key_file, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, "s3nb-no-such-bucket", s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, "s3nb-no-such-bucket", s3_key_file, gpg_keys, data)
     result = cli("backup", "-c", conf)
     line = one_line_error(result)
     assert result.returncode == 3
@@ -57,14 +43,16 @@ def test_unreachable_endpoint(cli, tmp_path, s3_key_file, gpg_keys, data, s3_ser
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    conf = conf_for(tmp_path, s3_server, "any-bucket", s3_key_file, gpg_keys, data, endpoint=f"http://127.0.0.1:{port}")
+    conf = config_for(
+        tmp_path, s3_server, "any-bucket", s3_key_file, gpg_keys, data, endpoint=f"http://127.0.0.1:{port}"
+    )
     result = cli("backup", "-c", conf)
     line = one_line_error(result)
     assert f"127.0.0.1:{port}" in line and "cannot reach" in line and "S3Endpoint" in line
 
 
 def test_unreadable_key_file(cli, tmp_path, s3_server, bucket, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, bucket, tmp_path / "missing-key.txt", gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, tmp_path / "missing-key.txt", gpg_keys, data)
     line = one_line_error(cli("backup", "-c", conf))
     assert "S3KeyFile" in line and "missing-key.txt" in line
 
@@ -72,7 +60,7 @@ def test_unreadable_key_file(cli, tmp_path, s3_server, bucket, gpg_keys, data):
 def test_key_file_lines_are_never_echoed(cli, tmp_path, s3_server, bucket, gpg_keys, data):
     key_file = tmp_path / "bad-key.txt"
     key_file.write_text("key=AKIAEXAMPLE\nTOPSECRETVALUEWITHOUTEQUALS\n")
-    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
     result = cli("backup", "-c", conf, "-d")
     line = one_line_error(result)
     assert "bad-key.txt:2" in line
@@ -80,14 +68,14 @@ def test_key_file_lines_are_never_echoed(cli, tmp_path, s3_server, bucket, gpg_k
 
 
 def test_secret_never_in_debug_output(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     result = cli("backup", "-c", conf, "-d", check=True)
     assert s3_server.secret_key not in result.stdout + result.stderr
     assert "FULL" in result.stdout
 
 
 def test_no_key_for_recipient(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, s3_server_client=None):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     with open(conf) as handle:
         text = handle.read().replace(gpg_keys.email, "nobody@s3napback.invalid")
     with open(conf, "w") as handle:
@@ -100,11 +88,11 @@ def test_no_key_for_recipient(cli, tmp_path, s3_server, bucket, s3_key_file, gpg
 
 
 def test_refuses_to_run_without_recipient_unless_encryption_off(cli, tmp_path, s3_server, bucket, s3_key_file, data):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, None, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, None, data)
     line = one_line_error(cli("backup", "-c", conf))
     assert "GpgRecipient" in line and "Encryption none" in line
 
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, None, data, extra="Encryption none")
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, None, data, extra="Encryption none")
     out = cli("backup", "-c", conf, "--json", check=True)
     [result] = json.loads(out.stdout)
     assert result["action"] == "FULL"
@@ -116,7 +104,7 @@ def test_refuses_to_run_without_recipient_unless_encryption_off(cli, tmp_path, s
 
 def test_wrong_private_key_refused_with_clear_error(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data,
                                                     gpg_keypair_factory):  # fmt: skip
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     cli("backup", "-c", conf, check=True)
     other = gpg_keypair_factory("other@s3napback.invalid")
     result = cli("restore", "-c", conf, "--set", data, "--to", tmp_path / "r", "--gnupghome", other.private_home)
@@ -125,7 +113,7 @@ def test_wrong_private_key_refused_with_clear_error(cli, tmp_path, s3_server, bu
 
 
 def test_corrupted_chunk_is_named(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     cli("backup", "-c", conf, check=True)
     client = s3_server.client()
     [chunk_key] = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"] if "chunk-" in o["Key"]]
@@ -139,7 +127,7 @@ def test_corrupted_chunk_is_named(cli, tmp_path, s3_server, bucket, s3_key_file,
 
 
 def test_non_empty_destination_refused(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     cli("backup", "-c", conf, check=True)
     target = tmp_path / "occupied"
     target.mkdir()
@@ -161,7 +149,7 @@ def test_bad_config_names_file_and_line(cli, tmp_path):
 
 
 def test_missing_source_directory_fails_that_set_only(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, directories=[data, "/nonexistent/dir"])
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, directories=[data, "/nonexistent/dir"])
     result = cli("backup", "-c", conf)
     assert result.returncode == 1
     assert f"{data}: FULL" in result.stdout
@@ -171,7 +159,7 @@ def test_missing_source_directory_fails_that_set_only(cli, tmp_path, s3_server, 
 def test_wrong_secret_key(cli, tmp_path, s3_server, bucket, gpg_keys, data):
     key_file = tmp_path / "wrong-secret.txt"
     key_file.write_text(f"key={s3_server.access_key}\nsecret=not-the-secret\n")
-    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
     result = cli("backup", "-c", conf)
     line = one_line_error(result)
     assert result.returncode == 3
@@ -182,7 +170,7 @@ def test_wrong_secret_key(cli, tmp_path, s3_server, bucket, gpg_keys, data):
 def test_unknown_access_key(cli, tmp_path, s3_server, bucket, gpg_keys, data):
     key_file = tmp_path / "unknown-key.txt"
     key_file.write_text("key=NOSUCHKEY\nsecret=whatever\n")
-    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
     line = one_line_error(cli("backup", "-c", conf))
     assert "access key is not known" in line and "S3KeyFile" in line
 
@@ -193,7 +181,7 @@ def test_forbidden_bucket_fails_and_commits_nothing(cli, tmp_path, s3_server, bu
 
     key_file = tmp_path / "reader.txt"
     key_file.write_text(f"key={READ_ONLY_ACCESS_KEY}\nsecret={READ_ONLY_SECRET_KEY}\n")
-    conf = conf_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, key_file, gpg_keys, data)
     result = cli("backup", "-c", conf)
     assert result.returncode == 1
     assert "FAILED" in result.stdout and "access denied" in result.stdout and bucket in result.stdout
@@ -202,13 +190,13 @@ def test_forbidden_bucket_fails_and_commits_nothing(cli, tmp_path, s3_server, bu
 
 
 def test_check_reports_every_problem_one_line_each(cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data):
-    conf = conf_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     good = cli("check", "-c", conf, check=True)
     assert "bucket: ok:" in good.stdout and "writable" in good.stdout and "checksums verified" in good.stdout
     assert f"set {data}: ok" in good.stdout and "recipient keys: ok: " + gpg_keys.fingerprint in good.stdout
     assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0  # the probe was removed
 
-    conf = conf_for(
+    conf = config_for(
         tmp_path, s3_server, "s3nb-missing", s3_key_file, gpg_keys, data, directories=[data, "/nonexistent/x"]
     )
     with open(conf) as handle:

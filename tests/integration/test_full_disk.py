@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from support.configs import write_config
+from support.configs import config_for
 from support.trees import assert_same_tree
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root (CI runs as root)")
@@ -60,20 +60,6 @@ def data(tmp_path):
     return source
 
 
-def config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir, extra=""):
-    return write_config(
-        tmp_path / "s3napback.conf",
-        bucket=bucket,
-        endpoint=s3_server.endpoint,
-        key_file=s3_key_file,
-        diff_dir=diff_dir,
-        directories=[str(data)],
-        recipient=gpg_keys.email,
-        keyring=gpg_keys.public_home,
-        extra=extra,
-    )
-
-
 def one_line_error(result, *words) -> str:
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr, result.stderr
@@ -84,22 +70,17 @@ def one_line_error(result, *words) -> str:
     return errors[0]
 
 
-def manifests(s3_server, bucket):
-    listing = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    return sorted(o["Key"] for o in listing if o["Key"].endswith("manifest.json"))
-
-
 def test_full_snapshot_folder_at_a_full_commits_nothing(
     cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
 ):
     diff_dir = small_disk / "diffs"
     diff_dir.mkdir()
-    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir=diff_dir)
     fill(small_disk)
     result = cli("backup", "-c", conf, "--date", DAY1)
     assert result.returncode == 1  # the set failed
     one_line_error(result, f"DiffDir {diff_dir}: No space left on device; free space there", "snar.new")
-    assert manifests(s3_server, bucket) == []
+    assert s3_server.manifest_keys(bucket) == []
     assert [n for n in os.listdir(diff_dir) if n.endswith((".snar", ".new"))] == []
 
 
@@ -108,9 +89,9 @@ def test_full_snapshot_folder_at_a_diff_keeps_the_old_snapshot(
 ):
     diff_dir = small_disk / "diffs"
     diff_dir.mkdir()
-    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir=diff_dir)
     cli("backup", "-c", conf, "--date", DAY1, check=True)
-    [first] = manifests(s3_server, bucket)
+    [first] = s3_server.manifest_keys(bucket)
     [snapshot] = [diff_dir / n for n in os.listdir(diff_dir) if n.endswith(".snar")]
     before = snapshot.read_bytes()
     (data / "new.txt").write_text("changed\n")
@@ -120,18 +101,18 @@ def test_full_snapshot_folder_at_a_diff_keeps_the_old_snapshot(
     one_line_error(
         result, f"DiffDir {diff_dir}: No space left on device; free space there (copying the snapshot file for the DIFF"
     )
-    assert manifests(s3_server, bucket) == [first]
+    assert s3_server.manifest_keys(bucket) == [first]
     assert snapshot.read_bytes() == before
     assert not os.path.exists(str(snapshot) + ".new")
     os.unlink(small_disk / "filler")
     cli("backup", "-c", conf, "--date", DAY2, check=True)  # with room again, the DIFF is made
-    assert len(manifests(s3_server, bucket)) == 2
+    assert len(s3_server.manifest_keys(bucket)) == 2
 
 
 def test_restore_into_a_full_disk_leaves_the_destination_as_it_was(
     cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
 ):
-    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, tmp_path / "diffs")
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data)
     cli("backup", "-c", conf, "--date", DAY1, check=True)
     target = small_disk / "restored"
     target.mkdir()
@@ -151,7 +132,7 @@ def test_a_log_file_on_a_full_disk_is_named_once_and_the_backup_goes_on(
 ):
     log_file = small_disk / "s3napback.log"
     extra = f"LogFile {log_file}\nLogLevel 3"
-    conf = config(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, tmp_path / "diffs", extra=extra)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, extra=extra)
     log_file.touch()
     fill(small_disk)
     result = cli("backup", "-c", conf, "--date", DAY1)
@@ -160,4 +141,4 @@ def test_a_log_file_on_a_full_disk_is_named_once_and_the_backup_goes_on(
         f"s3napback: WARNING: LogFile {log_file}: cannot write to it (No space left on device); "
         "the rest of this run is not logged there"
     ]
-    assert len(manifests(s3_server, bucket)) == 1
+    assert len(s3_server.manifest_keys(bucket)) == 1

@@ -142,11 +142,6 @@ def object_count(s3_server, bucket: str) -> int:
     return s3_server.client().list_objects_v2(Bucket=bucket)["KeyCount"]
 
 
-def manifests(s3_server, bucket: str) -> list[str]:
-    listed = s3_server.client().list_objects_v2(Bucket=bucket).get("Contents", [])
-    return [o["Key"] for o in listed if o["Key"].endswith(".json")]
-
-
 def test_one_database_by_socket_loads_into_a_new_database_with_the_same_rows(cli, server, make_config, gpg_keys):
     fill(server, "shop", 30000)
     name = f"mysql/{server.socket}:shop"
@@ -222,7 +217,7 @@ def test_a_server_killed_mid_dump_commits_nothing_and_the_previous_backup_restor
     [entry] = json.loads(out)
     assert entry["action"] == "FAILED" and ("mariadb-dump" in entry["error"] or "mysqldump" in entry["error"])
     assert "Lost connection" in entry["error"] or "server has gone away" in entry["error"], entry["error"]
-    assert len(manifests(s3_server, bucket)) == 1  # only the first day's backup is committed
+    assert len(s3_server.manifest_keys(bucket)) == 1  # only the first day's backup is committed
 
     server.start()  # crash recovery; the first backup loads into a new database with the rows it had
     cli("restore", "-c", conf, "--set", "mysql/big", "--to", "big_restored", "--load",

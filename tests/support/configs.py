@@ -54,3 +54,19 @@ def write_local_config(path: str | os.PathLike, directory: str | os.PathLike, *e
     with open(path, "w", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
     return str(path)
+
+
+def config_for(tmp_path, s3_server, bucket: str, key_file, keys, data, **overrides) -> str:
+    """``tmp_path/s3napback.conf``: the one directory set ``data`` on the test server, encrypted to ``keys``
+    (a support.gpgkeys key pair, or None for no recipient); ``overrides`` replace any write_config argument."""
+    values = dict(
+        bucket=bucket,
+        endpoint=s3_server.endpoint,
+        key_file=key_file,
+        diff_dir=tmp_path / "diffs",
+        directories=[data],
+        recipient=keys.email if keys else None,
+        keyring=keys.public_home if keys else None,
+    )
+    values.update(overrides)
+    return write_config(tmp_path / "s3napback.conf", **values)

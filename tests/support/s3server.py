@@ -185,6 +185,13 @@ class S3Server:
             **kwargs,
         )
 
+    def manifest_keys(self, bucket: str) -> list[str]:
+        """The keys of the committed backups' manifests in ``bucket``, sorted."""
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        return sorted(
+            o["Key"] for page in pages for o in page.get("Contents", []) if o["Key"].endswith("/manifest.json")
+        )
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the server if we started it (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
         if self.pid is not None:
