@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from support.cli import cli_env, start_cli, wait_while_running
+from support.cli import cli_env, fake_tool, start_cli, wait_while_running
 from support.configs import write_config
 from support.trees import assert_same_tree, copy_tree, make_tree
 
@@ -75,22 +75,11 @@ def restore_and_compare(cli, s, expected_tree, at="latest", name="r"):
     assert_same_tree(expected_tree, str(target) + s.source)
 
 
-def fake_tool(s, name: str, script: str) -> dict[str, str]:
-    """PATH with a wrapper for ``name`` first: it runs the real tool but fails the way ``script`` says."""
-    bin_dir = s.tmp / f"fake-{name}"
-    bin_dir.mkdir()
-    real = subprocess.run(["sh", "-c", f"command -v {name}"], capture_output=True, text=True, check=True).stdout
-    wrapper = bin_dir / name
-    wrapper.write_text("#!/bin/sh\n" + script.replace("REAL", real.strip()))
-    wrapper.chmod(0o755)
-    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
-
-
 def start_slow_second_run(s, seed: int, chunks: int) -> tuple[subprocess.Popen, set[str]]:
     """Add 30 MB to the source and start the day-2 backup, slowed down by a gpg that sleeps; return once
     ``chunks`` of its chunks are in the bucket, with the keys that were there before it."""
     make_tree(os.path.join(s.source, "more"), files=50, total_bytes=30 * 1024 * 1024, seed=seed)
-    env = fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n')
+    env = fake_tool(s.tmp, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n')
     before = set(keys_in(s))
     process = start_cli("backup", "-c", s.conf, "--date", DAY2, env=env)
     wait_while_running(process, lambda: len(set(keys_in(s)) - before) >= chunks, f"{chunks} chunks uploaded")
@@ -190,7 +179,7 @@ def test_failing_stage_commits_nothing_and_rolls_back_snapshot(cli, setup, tool,
     with open(os.path.join(s.source, "changed.txt"), "w") as handle:
         handle.write("day two\n")
 
-    failed = cli("backup", "-c", s.conf, "--date", DAY2, env=fake_tool(s, tool, script))
+    failed = cli("backup", "-c", s.conf, "--date", DAY2, env=fake_tool(s.tmp, tool, script))
     assert failed.returncode != 0
     assert "FAILED" in failed.stdout and named in failed.stdout, failed.stdout + failed.stderr
     assert "Traceback" not in failed.stderr
@@ -301,7 +290,7 @@ def test_progress_line_on_a_terminal_only(cli, setup):
     import pty
 
     s = setup
-    env = cli_env(fake_tool(s, "gpg", 'case "$*" in *--encrypt*) sleep 0.4;; esac\nexec REAL "$@"\n'))
+    env = cli_env(fake_tool(s.tmp, "gpg", 'case "$*" in *--encrypt*) sleep 0.4;; esac\nexec REAL "$@"\n'))
     primary, secondary = pty.openpty()
     argv = [sys.executable, "-m", "_s3napback", "backup", "-c", s.conf, "--date", DAY1]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=secondary)  # noqa: S603

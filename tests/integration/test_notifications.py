@@ -9,6 +9,7 @@ mail server or monitor never fails the backup; no secret reaches the log."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import ssl
 import subprocess
@@ -22,6 +23,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.cli import fake_tool, start_cli, wait_while_running
 from support.trees import make_tree
 
 SMTP_PASSWORD = "smtp-pw-7f3a9c"
@@ -186,6 +188,47 @@ def test_a_failing_set_and_a_failing_run_mail_ping_and_show_in_metrics(cli, make
     samples = metric_samples(tmp_path / "metrics.prom")
     assert samples[("s3napback_run_success", None)] == 0.0
     assert samples[("s3napback_set_last_backup_timestamp_seconds", str(good))] == first_backup  # carried over
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "said"),
+    [(signal.SIGTERM, 143, "terminated (SIGTERM)"), (signal.SIGINT, 130, "interrupted")],
+)
+def test_a_stopped_run_mails_pings_and_shows_in_metrics(
+    make_config, tmp_path, smtp, monitor, s3_server, bucket, sig, code, said
+):
+    """systemd stopping the service (or a shutdown, or Ctrl-C) mid-upload: once the upload is cleaned up, the
+    run reports its failure at once instead of leaving it to the heartbeat's grace time or the next run."""
+    inbox, smtp_port = smtp
+    pings, url = monitor
+    source = tmp_path / "data"
+    make_tree(source, files=40, total_bytes=12 * 1024 * 1024)
+    conf = notify_conf(make_config, tmp_path, [source], smtp_port, url)
+    slow_gpg = fake_tool(tmp_path, "gpg", 'case "$*" in *--encrypt*) sleep 0.3;; esac\nexec REAL "$@"\n')
+    process = start_cli("backup", "-c", conf, env=slow_gpg)
+    client = s3_server.client()
+
+    def uploading() -> bool:
+        return bool(client.list_objects_v2(Bucket=bucket).get("Contents"))
+
+    wait_while_running(process, uploading, "a chunk uploaded")
+    process.send_signal(sig)
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    assert client.list_objects_v2(Bucket=bucket).get("Contents") is None  # the upload was removed first
+
+    [(_recipients, mail)] = inbox.messages
+    assert mail["Subject"] == f"s3napback on test-host: FAILED: {said} while backing up {source}"
+    text = mail.get_content().replace("\r\n", "\n")
+    assert f"The run did not finish: {said} while backing up {source}" in text
+    assert f"{source}: FAILED: stopped before the set was done; the next run takes it up" in text
+    assert [path for path, _body in pings] == [f"/ping/{HEARTBEAT_TOKEN}/start", f"/ping/{HEARTBEAT_TOKEN}/fail"]
+    samples = metric_samples(tmp_path / "metrics.prom")
+    assert samples[("s3napback_run_success", None)] == 0.0
+    assert samples[("s3napback_set_last_run_success", str(source))] == 0.0
+    for secret in (SMTP_PASSWORD, HEARTBEAT_TOKEN, s3_server.secret_key):
+        assert secret not in err and secret not in (tmp_path / "s3napback.log").read_text()
 
 
 def test_unreachable_mail_server_and_monitor_never_fail_the_backup(cli, make_config, tmp_path):

@@ -72,3 +72,16 @@ def wait_while_running(process: subprocess.Popen, reached: Callable[[], bool], w
         assert process.poll() is None, f"the command ended before {what}: {process.communicate()}"
         assert time.monotonic() < deadline, f"no {what} in {timeout} s"
         time.sleep(0.02)
+
+
+def fake_tool(directory: str | os.PathLike, name: str, script: str) -> dict[str, str]:
+    """PATH with a wrapper for ``name`` first (made in ``directory``): a shell script in which ``REAL`` is the
+    real tool, to make it fail or slow it down the way ``script`` says."""
+    bin_dir = os.path.join(directory, f"fake-{name}")
+    os.mkdir(bin_dir)
+    real = subprocess.run(["sh", "-c", f"command -v {name}"], capture_output=True, text=True, check=True).stdout
+    wrapper = os.path.join(bin_dir, name)
+    with open(wrapper, "w") as handle:
+        handle.write("#!/bin/sh\n" + script.replace("REAL", real.strip()))
+    os.chmod(wrapper, 0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}

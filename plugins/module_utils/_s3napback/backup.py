@@ -37,7 +37,7 @@ from .catalog import (
 )
 from .chunks import Encoder, Progress, compress_stage, upload_stream
 from .config import BackupSet, Config
-from .errors import ConfigError, PipelineError, S3napbackError
+from .errors import ConfigError, PipelineError, S3napbackError, stop_reason
 from .keys import Keyring, encrypt_argv, usable_recipients
 from .lock import RunLock
 from .pipeline import Chain, Stage
@@ -52,6 +52,10 @@ from .sources import DumpPlan, mysql_dump_plan, postgres_dump_plan, repositories
 from .space import out_of_space
 
 log = logging.getLogger(__name__)
+
+# A set the run was stopped in: its upload is removed (or, stopped after the commit, the backup stands and
+# only the retiring of old ones waits for the next run).
+STOPPED = "stopped before the set was done; the next run takes it up"
 
 
 @dataclass
@@ -154,33 +158,42 @@ class BackupRun:
                 raise S3napbackError(f"DiffDir {self.config.diff_dir}: cannot create it: {exc.strerror}") from None
 
     def run(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
+        results: t.List[SetResult] = []  # filled set by set, so a failed or stopped run reports what it did
         if self.test:  # the seed's test mode tells nobody: it uploads nothing
             self.preflight()
-            return self._run_sets(sets)
+            self._run_sets(sets, results)
+            return results
         report = RunReport(self.config)
         report.start()
         try:
             self.preflight()
             with RunLock(os.path.join(self.diff_dir, ".s3napback.lock")):
-                results = self._run_sets(sets)
+                self._run_sets(sets, results)
         except S3napbackError as exc:
-            report.finish([], error=str(exc))
+            report.finish(results, error=str(exc))
+            raise
+        except KeyboardInterrupt as stop:
+            # Stopped (systemd, a shutdown, Ctrl-C), and cleaned up by now: say so at once, or nobody hears of
+            # the missing backup before the heartbeat's grace time runs out or the next run's report.
+            stopped = [r.set for r in results if r.error == STOPPED]
+            where = f" while backing up {stopped[0]}" if stopped else ""
+            report.finish(results, error=stop_reason(stop) + where)
             raise
         report.finish(results)
         return results
 
-    def _run_sets(self, sets: t.Sequence[BackupSet]) -> t.List[SetResult]:
+    def _run_sets(self, sets: t.Sequence[BackupSet], results: t.List[SetResult]) -> None:
         expanded, vanished = self.expand(sets)
-        results = [self._run_set(backup_set) for backup_set in expanded]
+        for backup_set in expanded:
+            self._run_set(backup_set, results)
         for folder, names in vanished.items():
             for name in names:
                 note = f"{name} is no longer a repository in {folder[3:]}; its backups are kept until you remove them"
                 log.warning("%s", note)
                 results.append(SetResult(set=name, action=SKIP, reason=note, test=self.test, warnings=[note]))
-        return results
 
     # -- one set --------------------------------------------------------------------------------------------
-    def _run_set(self, backup_set: BackupSet) -> SetResult:
+    def _run_set(self, backup_set: BackupSet, results: t.List[SetResult]) -> None:
         started = time.monotonic()
         result = SetResult(set=backup_set.name, action=SKIP, test=self.test)
         try:
@@ -189,9 +202,14 @@ class BackupRun:
             result.action = "FAILED"
             result.error = str(exc)
             log.error("%s: %s", backup_set.name, exc)
+        except KeyboardInterrupt:
+            result.action, result.error = "FAILED", STOPPED
+            result.seconds = round(time.monotonic() - started, 3)
+            results.append(result)
+            raise
         result.seconds = round(time.monotonic() - started, 3)
         log.info("%s", describe(result))
-        return result
+        results.append(result)
 
     def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
         prefix = set_prefix(self.config.s3_prefix, self.config.host_name, backup_set.name)

@@ -20,7 +20,7 @@ import typing as t
 from . import __version__
 from .backup import BackupRun, open_store
 from .config import Config, load_config
-from .errors import ConfigError, OutputError, S3napbackError
+from .errors import ConfigError, OutputError, S3napbackError, Terminated, stop_reason
 from .inventory import describe_set, load, now_utc, set_names
 from .planner import plan_lines, plan_set
 from .preflight import run_checks
@@ -375,11 +375,6 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (systemd stopping the service, a shutdown, ``kill``): cleaned up as Ctrl-C is, so what the run
-    uploaded is removed at once and the snapshot file rolled back, instead of dying where it stands."""
-
-
 def raise_terminated(signum: int, frame: t.Any) -> None:  # noqa: ARG001 - signal handler signature
     raise Terminated()
 
@@ -412,8 +407,7 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
         say(f"s3napback: error: {exc}", sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:
-        what = "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
-        say(f"s3napback: {what}; nothing was committed by the interrupted step", sys.stderr)
+        say(f"s3napback: {stop_reason(exc)}; nothing was committed by the interrupted step", sys.stderr)
         return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:  # a bug: still one line, the traceback only with -d
         if args.debug:

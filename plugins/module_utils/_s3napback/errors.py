@@ -52,3 +52,13 @@ class OutputError(S3napbackError):
     """The command's own output could not be written (a full disk under ``> FILE``)."""
 
     exit_code = 9
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (systemd stopping the service, a shutdown, ``kill``): cleaned up as Ctrl-C is, so what the run
+    uploaded is removed at once and the snapshot file rolled back, instead of dying where it stands."""
+
+
+def stop_reason(stop: KeyboardInterrupt) -> str:
+    """How a run was stopped, in the words the command, the log and the report mail use."""
+    return "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"

@@ -102,7 +102,8 @@ class RunReport:
             "",
         ]
         if error is not None:
-            lines += [f"The run failed before backing up its sets: {error}", ""]
+            when = "did not finish" if results else "failed before backing up its sets"
+            lines += [f"The run {when}: {error}", ""]
         lines += [describe(r) for r in results]
         problems = [f"- {r.set}: {r.error}" for r in failed]
         if problems:
