@@ -227,8 +227,10 @@ def test_a_stopped_run_mails_pings_and_shows_in_metrics(
     samples = metric_samples(tmp_path / "metrics.prom")
     assert samples[("s3napback_run_success", None)] == 0.0
     assert samples[("s3napback_set_last_run_success", str(source))] == 0.0
+    log = (tmp_path / "s3napback.log").read_text()
+    assert f"{source}: stopped before the set was done" in log and "run FAILED" in log
     for secret in (SMTP_PASSWORD, HEARTBEAT_TOKEN, s3_server.secret_key):
-        assert secret not in err and secret not in (tmp_path / "s3napback.log").read_text()
+        assert secret not in err and secret not in log
 
 
 def test_unreachable_mail_server_and_monitor_never_fail_the_backup(cli, make_config, tmp_path):

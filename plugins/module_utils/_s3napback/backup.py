@@ -205,6 +205,7 @@ class BackupRun:
         except KeyboardInterrupt:
             result.action, result.error = "FAILED", STOPPED
             result.seconds = round(time.monotonic() - started, 3)
+            log.error("%s: %s", backup_set.name, STOPPED)
             results.append(result)
             raise
         result.seconds = round(time.monotonic() - started, 3)
