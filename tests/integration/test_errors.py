@@ -11,6 +11,7 @@ import socket
 
 import pytest
 
+from support.cli import one_line_error
 from support.configs import config_for
 from support.trees import assert_same_tree
 
@@ -21,14 +22,6 @@ def data(tmp_path):
     (source / "sub").mkdir(parents=True)
     (source / "sub" / "file.txt").write_text("payload\n")
     return str(source)
-
-
-def one_line_error(result) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("s3napback: error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def test_missing_bucket(cli, tmp_path, s3_server, s3_key_file, gpg_keys, data):

@@ -17,6 +17,7 @@ import tarfile
 import pytest
 
 from _s3napback.catalog import Chunk, Manifest
+from support.cli import one_line_error
 from support.trees import assert_same_tree
 
 CHUNK = 256 * 1024
@@ -36,14 +37,6 @@ def data(tmp_path):
 @pytest.fixture
 def conf(make_config, data):
     return make_config([data], chunk_size="256K")
-
-
-def one_line_error(result) -> str:
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("s3napback: error:")]
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def chunk_keys(s3_server, bucket):

@@ -85,3 +85,12 @@ def fake_tool(directory: str | os.PathLike, name: str, script: str) -> dict[str,
         handle.write("#!/bin/sh\n" + script.replace("REAL", real.strip()))
     os.chmod(wrapper, 0o755)
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def one_line_error(result: subprocess.CompletedProcess) -> str:
+    """The command's error line, checked to be its only one: a failure, no traceback, one ``s3napback: error:``."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("s3napback: error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
