@@ -49,8 +49,10 @@ def run_recipe(recipe: str, s3_server, bucket, setpath: str, dest, gnupghome: st
             f"S3=({shlex.quote(aws_cli())} --endpoint-url {s3_server.endpoint} s3)",
         ]
     )
-    env = dict(os.environ, GNUPGHOME=gnupghome, AWS_DEFAULT_REGION="us-east-1")
-    return subprocess.run(  # noqa: S603
+    scratch = os.path.join(os.path.dirname(dest), "recipe-tmp")  # where mktemp makes $WORK
+    os.makedirs(scratch)
+    env = dict(os.environ, GNUPGHOME=gnupghome, AWS_DEFAULT_REGION="us-east-1", TMPDIR=scratch)
+    result = subprocess.run(  # noqa: S603
         ["bash", "-c", settings + "\n" + recipe],
         env=env,
         capture_output=True,
@@ -58,6 +60,8 @@ def run_recipe(recipe: str, s3_server, bucket, setpath: str, dest, gnupghome: st
         timeout=300,
         check=False,
     )
+    assert os.listdir(scratch) == [], "the recipe left its downloads behind"
+    return result
 
 
 def backup_ids(cli, conf: str, day: str) -> list[str]:
@@ -94,6 +98,10 @@ def test_recover_full_and_diffs_with_standard_tools(tmp_path, bucket, s3_server,
     assert [c.rsplit("-", 1)[1] for c in committed] == ["full", "diff", "diff"]
     assert_same_tree(source, str(dest) + source)
     assert not os.path.exists(str(dest) + source + "/d01/e1/f00001.txt")  # deleted on day 2, stays deleted
+
+    # a set with no backup (a typo in SETPATH): one line, not a silent empty restore
+    missing = run_recipe(readme_recipe(), s3_server, bucket, source + "-typo", tmp_path / "other" / "dest", "")
+    assert missing.returncode == 1 and missing.stderr.strip().startswith(f"no backup of {source}-typo in s3://")
 
 
 def test_recover_a_subversion_set_with_svnadmin_load(tmp_path, bucket, s3_server, gpg_keys, make_config, cli):
