@@ -328,9 +328,18 @@ def test_object_lock_none_renders_nothing_whatever_the_margin() -> None:
 
 def test_cron_runs_the_backup_with_syslog_and_systemd_without() -> None:
     with open(os.path.join(ROLE, "tasks", "schedule_cron.yml"), encoding="utf-8") as handle:
-        (task,) = yaml.safe_load(handle)
-    job = ENV.from_string(task["ansible.builtin.cron"]["job"]).render(role_vars())
+        add, remove = yaml.safe_load(handle)
+    job = ENV.from_string(add["ansible.builtin.cron"]["job"]).render(role_vars())
     assert job == "/usr/local/bin/s3napback backup -c /etc/s3napback/s3napback.conf --syslog > /dev/null"
     service = render("s3napback.service.j2")
     assert "ExecStart=/usr/local/bin/s3napback backup -c /etc/s3napback/s3napback.conf\n" in service
     assert "\nKillMode=mixed\n" in service  # a stop lets the command clean up (SIGTERM to it alone)
+    # another scheduler removes the entry by removing its cron file, which needs no crontab binary
+    assert (add["when"], remove["when"]) == ("s3napback_scheduler == 'cron'", "s3napback_scheduler != 'cron'")
+    assert remove["ansible.builtin.file"] == {"path": "/etc/cron.d/" + add["ansible.builtin.cron"]["cron_file"],
+                                             "state": "absent"}  # fmt: skip
+
+
+def test_the_log_level_reaches_syslog_also_without_a_log_file() -> None:
+    config = parse(s3napback_directories=[{"path": "/etc"}], s3napback_log_file="", s3napback_log_level=0)
+    assert config.log_file is None and config.log_level == 0
