@@ -194,8 +194,8 @@ sets:
         - What the set holds after the run, or in check mode would hold, by its retention policy
           (the planner's view of today, see C(s3napback plan)).
         - C(restorable) are the days of the moments that can be restored, oldest first; C(fulls) and C(diffs)
-          count the backups kept.
-      returned: when the set did not fail
+          count the backups kept; null when the set failed.
+      returned: always
       type: dict
       version_added: 0.2.0
       sample: {restorable: ["2025-01-13", "2025-01-14"], fulls: 1, diffs: 1}
@@ -256,7 +256,7 @@ from ansible_collections.s3napback.s3napback.plugins.module_utils._ansible impor
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.backup import BackupRun, SetResult
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.cli import setup_logging
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.config import load_config
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.schedule import DIFF, FULL
+from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.schedule import DIFF, FULL, parse_day
 
 FAILED = "FAILED"
 
@@ -291,7 +291,7 @@ def main() -> None:
     day = None
     if module.params["date"] is not None:
         try:
-            day = datetime.date.fromisoformat(module.params["date"])
+            day = parse_day(module.params["date"])
         except ValueError:
             module.fail_json(msg=f"date: expected YYYY-MM-DD, got {module.params['date']!r}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: backup_info
 short_description: Report and verify the backups s3napback stored for a host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Lists, for each backup set of a host, every committed backup in the bucket (FULL or DIFF, the backup it builds
     on, slot, time, age, bytes read and stored, chunks) and the moments the set can be restored to, as the

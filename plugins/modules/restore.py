@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: restore
 short_description: Restore a backup set of s3napback from S3 onto the managed host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Restores the set O(set) as it was at the moment O(at) into the folder O(dest) on the managed host, as the
     C(s3napback restore) command does.
@@ -103,7 +103,6 @@ options:
         their names (C(svnadmin load), C(pg_restore), C(mariadb) (C(.sql) of MySQL), or C(psql -f) for C(all)).
     type: bool
     default: false
-    version_added: 0.2.0
   private_key:
     description:
       - The backup's private key, ASCII-armored (C(-----BEGIN PGP PRIVATE KEY BLOCK-----)), without a passphrase.
@@ -136,8 +135,9 @@ attributes:
   idempotent:
     support: none
     details:
-      - A restore always reports a change. A second run into the same O(dest) fails, because O(dest) is not
-        empty any more, unless O(overwrite=true).
+      - A restore always reports a change; a failed one with O(salvage=true) too, when it kept what came before
+        the damage in O(dest). A second run into the same O(dest) fails, because O(dest) is not empty any more,
+        unless O(overwrite=true).
 notes:
   - Warnings of the restore, for example a path of O(paths) that did not exist at the moment O(at), are shown as
     the task's warnings.
@@ -284,18 +284,15 @@ from ansible_collections.s3napback.s3napback.plugins.module_utils._ansible impor
     run_engine_reporting,
     set_name,
 )
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.catalog import chain_of
+from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.catalog import set_prefix
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.cli import setup_logging
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.config import Config, load_config
+from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.config import load_config
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.errors import KeyringError, RestoreError
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.inventory import load
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.restore import (
-    RestoreResult,
-    prepare_destination,
-    resolve_moment,
+    SalvagedError,
+    check_restore,
     restore_set,
 )
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.s3 import S3Store
 
 # Where the temporary GnuPG home of private_key may go: the first that is a writable tmpfs.
 # mkdtemp makes a new, unguessable 0700 folder there: no race with other users of the shared folder.
@@ -381,22 +378,6 @@ def remove_key_home(module: t.Any, home: str) -> None:
     module.warn(f"could not remove the temporary GnuPG home {home}, which holds the private key; remove it")
 
 
-def plan(store: S3Store, config: Config, params: t.Mapping[str, t.Any], host: str, name: str) -> RestoreResult:
-    """Check mode: the backup the moment resolves to and its chain, from the catalog only."""
-    listing = load(store, config.s3_prefix, host, name)
-    if not listing.committed:
-        raise RestoreError(f"no committed backup of {name} for host {host} in the bucket (under {listing.prefix})")
-    target = resolve_moment(listing.committed, params["at"])
-    chain = chain_of(target, listing.committed)  # StorageError when a backup of the chain is gone
-    destination = os.path.abspath(params["dest"])
-    if os.path.lexists(destination):
-        prepare_destination(destination, params["overwrite"])  # only checks: it exists, so it creates nothing
-    result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination, params["paths"])
-    result.bytes_total = sum(c.size for m in chain for c in m.objects())
-    result.chunks_total = sum(len(m.objects()) for m in chain)
-    return result
-
-
 def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
     if params["gnupghome"] is not None and not os.path.isdir(params["gnupghome"]):
         raise KeyringError(f"gnupghome {params['gnupghome']} does not exist or is not a folder")
@@ -405,8 +386,10 @@ def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.
     store = open_store(config)
     host = params["host"] or config.host_name
     name = set_name(config, params["set"])
-    if module.check_mode:
-        return plan(store, config, params, host, name).as_dict()
+    if module.check_mode:  # every check a restore makes before it downloads, and the chain it would apply
+        folder = set_prefix(config.s3_prefix, host, name)
+        args = (params["dest"], params["at"], params["paths"], params["overwrite"], params["load"])
+        return check_restore(store, folder, host, name, *args)[1].as_dict()
 
     def run(gnupghome: t.Optional[str]) -> t.Dict[str, t.Any]:
         return restore_set(
@@ -424,15 +407,19 @@ def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.
             load=params["load"],
         ).as_dict()
 
-    if params["private_key"] is None:
-        return run(params["gnupghome"])
-    home = make_key_home()
-    report["temporary_gnupghome"] = home
     try:
-        import_key(module, home, params["private_key"])
-        return run(home)
-    finally:
-        remove_key_home(module, home)
+        if params["private_key"] is None:
+            return run(params["gnupghome"])
+        home = make_key_home()
+        report["temporary_gnupghome"] = home
+        try:
+            import_key(module, home, params["private_key"])
+            return run(home)
+        finally:
+            remove_key_home(module, home)
+    except SalvagedError:
+        report["changed"] = True  # failed, but what came before the damage is in dest now
+        raise
 
 
 def main() -> None:

@@ -193,3 +193,26 @@ def test_restore_module(tmp_path, cli, s3_server, bucket, gpg_keys, s3_key_file)
         assert "\n" not in result["msg"]
         assert "Traceback" not in result.get("exception", "")
     assert_key_not_shown(run, armored)
+
+    # (e) check mode makes the checks a restore makes before it downloads: --load of a directory set fails there
+    fresh = tmp_path / "load-check"
+    load_args = {**args, "load": True, "dest": str(fresh)}
+    run = playbooks.run([{"args": load_args, "check_mode": True, "ignore_errors": True}])
+    (load,) = run.results
+    assert load["failed"] is True and load["msg"].startswith("--load is for dumps (Subversion, PostgreSQL, MySQL)")
+    assert not fresh.exists()
+
+    # (f) damage in the DIFF with salvage: the task fails, but what came before the damage is in dest: a change
+    client = s3_server.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    damaged = next(key for key in keys if f"/{diff_id}/chunk-" in key)
+    body = bytearray(client.get_object(Bucket=bucket, Key=damaged)["Body"].read())
+    body[len(body) // 2] ^= 0xFF
+    client.put_object(Bucket=bucket, Key=damaged, Body=bytes(body))
+    salvaged = tmp_path / "salvaged"
+    run = playbooks.run([{"args": {**args, "dest": str(salvaged), "salvage": True}, "ignore_errors": True}])
+    (kept,) = run.results
+    assert kept["failed"] is True and kept["changed"] is True, kept
+    assert "--salvage kept what came before it" in kept["msg"]
+    assert (salvaged / inside / "sub").is_dir()  # the FULL's files
+    assert_key_home_gone(kept["temporary_gnupghome"])

@@ -336,8 +336,8 @@ def test_cron_runs_the_backup_with_syslog_and_systemd_without() -> None:
     assert "\nKillMode=mixed\n" in service  # a stop lets the command clean up (SIGTERM to it alone)
     # another scheduler removes the entry by removing its cron file, which needs no crontab binary
     assert (add["when"], remove["when"]) == ("s3napback_scheduler == 'cron'", "s3napback_scheduler != 'cron'")
-    assert remove["ansible.builtin.file"] == {"path": "/etc/cron.d/" + add["ansible.builtin.cron"]["cron_file"],
-                                             "state": "absent"}  # fmt: skip
+    cron_file = "/etc/cron.d/" + add["ansible.builtin.cron"]["cron_file"]
+    assert remove["ansible.builtin.file"] == {"path": cron_file, "state": "absent"}
 
 
 def test_the_log_level_reaches_syslog_also_without_a_log_file() -> None:

@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _s3napback.catalog import chain_of
 from _s3napback.config import Schedule
 from _s3napback.retention import first_retirement, retained, retention_bound
-from _s3napback.schedule import DIFF, FULL, SKIP, chain_complete, decide, epoch_day, hanoi_disc, period_of, slot_of
+from _s3napback.schedule import (
+    DIFF,
+    FULL,
+    SKIP,
+    chain_complete,
+    decide,
+    epoch_day,
+    hanoi_disc,
+    parse_day,
+    period_of,
+    slot_of,
+)
 from _s3napback.simulate import Simulation, fake_manifest
 
 simple_schedules = st.builds(
@@ -293,3 +305,10 @@ def test_no_backup_is_retired_before_its_first_retirement_which_object_lock_uses
         event = sim.run_day(day)
         for gone in event.retired:
             assert period_of(schedule, day) >= first_retirement(schedule, gone.period), (gone, day)
+
+
+def test_a_day_is_yyyy_mm_dd_and_nothing_else_on_every_python() -> None:
+    assert parse_day("2026-12-01") == datetime.date(2026, 12, 1)
+    for text in ("20261201", "2026-W49-2", "2026-12-1", "2026-12-01T00:00", " 2026-12-01", "2026-02-30"):
+        with pytest.raises(ValueError):
+            parse_day(text)

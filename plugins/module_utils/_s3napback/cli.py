@@ -28,6 +28,7 @@ from .progress import human
 from .report import describe
 from .restore import RestoreResult, restore_set
 from .s3 import S3Store
+from .schedule import parse_day as schedule_day
 from .verify import verify_set
 
 log = logging.getLogger("s3napback")
@@ -73,7 +74,7 @@ def _discard_rest(stream: t.TextIO) -> None:
 
 def parse_day(text: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text)
+        return schedule_day(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
 

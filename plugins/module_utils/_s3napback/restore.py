@@ -419,6 +419,47 @@ def _check_chain_objects(listing: SetListing, chain: t.Sequence[Manifest]) -> No
                 )
 
 
+def check_restore(
+    store: t.Any,
+    set_folder: str,
+    host: str,
+    name: str,
+    destination: str,
+    at: str,
+    paths: t.Sequence[str],
+    overwrite: bool,
+    load: bool,
+) -> t.Tuple[t.List[Manifest], RestoreResult]:
+    """Everything a restore checks before it downloads or creates anything; also what check mode reports.
+
+    Returns the chain to apply and the result to fill in, with the destination as the restore takes it.
+    """
+    listing = load_set(store, set_folder)
+    if not listing.committed:
+        raise RestoreError(f"no committed backup of {name} for host {host} in the bucket (under {set_folder})")
+    target = resolve_moment(listing.committed, at)
+    try:
+        chain = chain_of(target, listing.committed)
+    except S3napbackError as exc:
+        raise RestoreError(str(exc)) from None
+    _check_chain_objects(listing, chain)
+    kind = target.source_kind
+    if kind not in ("directory", "subversion", "postgresql", "mysql"):
+        raise RestoreError(f"{name} is a {kind} backup, which this version cannot restore; upgrade s3napback")
+    if kind != "directory" and paths:
+        raise RestoreError(f"{name} is a {kind} dump: it is restored whole; leave out --path")
+    if load:
+        destination = check_load(target, destination)
+    else:
+        destination = os.path.abspath(destination)
+        if os.path.lexists(destination):
+            prepare_destination(destination, overwrite)  # it exists, so this only checks: before any download
+    result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination, list(paths))
+    result.bytes_total = sum(c.size for m in chain for c in m.objects())
+    result.chunks_total = sum(len(m.objects()) for m in chain)
+    return chain, result
+
+
 def restore_set(
     store: t.Any,
     *,
@@ -441,29 +482,8 @@ def restore_set(
     loaded into a new repository (Subversion) or database (PostgreSQL, MySQL) named by ``destination``.
     """
     set_folder = set_prefix(prefix, host, name)
-    listing = load_set(store, set_folder)
-    if not listing.committed:
-        raise RestoreError(f"no committed backup of {name} for host {host} in the bucket (under {set_folder})")
-    target = resolve_moment(listing.committed, at)
-    try:
-        chain = chain_of(target, listing.committed)
-    except S3napbackError as exc:
-        raise RestoreError(str(exc)) from None
-    _check_chain_objects(listing, chain)
-    kind = target.source_kind
-    if kind not in ("directory", "subversion", "postgresql", "mysql"):
-        raise RestoreError(f"{name} is a {kind} backup, which this version cannot restore; upgrade s3napback")
-    if kind != "directory" and paths:
-        raise RestoreError(f"{name} is a {kind} dump: it is restored whole; leave out --path")
-    if load:
-        destination = check_load(target, destination)
-    else:
-        destination = os.path.abspath(destination)
-        if os.path.isdir(destination) and not overwrite and os.listdir(destination):
-            prepare_destination(destination, overwrite)  # raises the "not empty" error before any download
-    result = RestoreResult(name, host, target.backup_id, [m.backup_id for m in chain], destination, list(paths))
-    result.bytes_total = sum(c.size for m in chain for c in m.objects())
-    result.chunks_total = sum(len(m.objects()) for m in chain)
+    chain, result = check_restore(store, set_folder, host, name, destination, at, paths, overwrite, load)
+    destination = result.destination
     keep_large_buffers_off_the_heap()
     progress = Progress()
     restorer = Restorer(store, parallel=parallel, gnupghome=gnupghome, progress=progress)
@@ -627,7 +647,7 @@ def _extract_staged(
                 cut = _salvage(restorer, set_folder, plan, staging, str(exc))
                 _move_into_place(staging, destination)
                 unused = ", ".join(p.manifest.backup_id for p in plans[position + 1 :])
-                raise RestoreError(
+                raise SalvagedError(
                     f"{exc}; --salvage kept what came before it in {destination}"
                     + (f" (without {cut}, which the damage cuts)" if cut else "")
                     + (f"; the later backups {unused} were not applied" if unused else "")
@@ -644,6 +664,10 @@ def _extract_staged(
 
 class NoSpaceError(RestoreError):
     """The destination's file system filled up during a restore."""
+
+
+class SalvagedError(RestoreError):
+    """A restore failed on damaged data, and --salvage moved what came before the damage into the destination."""
 
 
 @contextlib.contextmanager

@@ -13,6 +13,7 @@ The first backup of a cycle is the FULL, the others are DIFFs on top of the newe
 from __future__ import annotations
 
 import datetime
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -120,3 +121,11 @@ def chain_complete(manifest: Manifest, by_id: t.Mapping[str, Manifest]) -> bool:
         seen.add(current.backup_id)
         current = by_id[current.parent]
     return True
+
+
+def parse_day(text: str) -> datetime.date:
+    """A day written YYYY-MM-DD, and only so on every Python: 3.11's fromisoformat also takes 20261201 and
+    2026-W49-2, which 3.9's refuses. Raises ValueError."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
+    return datetime.date.fromisoformat(text)
