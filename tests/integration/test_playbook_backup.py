@@ -1,7 +1,8 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""``ansible-playbook s3napback.s3napback.backup``: back up now, one summary line per host and set."""
+"""``ansible-playbook s3napback.s3napback.backup``: back up now, one summary line per host and set, also when a
+set fails."""
 
 from __future__ import annotations
 
@@ -58,4 +59,11 @@ def test_backup_playbook_reports_one_line_per_set(tmp_path, bucket, s3_server, s
 
     forced = play("-e", "s3napback_force=true")
     assert forced.returncode == 0 and f'"msg": "{sources[0]}: DIFF ' in forced.stdout
-    assert s3_server.secret_key not in first.stdout + again.stdout + forced.stdout
+    # a set that fails: every set's line still shows, its own with the cause, then the host fails
+    (tmp_path / "beta").rename(tmp_path / "beta-moved")
+    broken = play("-e", "s3napback_force=true")
+    assert broken.returncode == 2, broken.stdout + broken.stderr
+    assert f'"msg": "{sources[0]}: DIFF ' in broken.stdout
+    assert f'"msg": "{sources[1]}: FAILED: ' in broken.stdout and "does not exist" in broken.stdout
+    assert "fatal: [localhost]" in broken.stdout and "failed=1" in broken.stdout
+    assert s3_server.secret_key not in first.stdout + again.stdout + forced.stdout + broken.stdout
