@@ -287,7 +287,11 @@ from ansible_collections.s3napback.s3napback.plugins.module_utils._ansible impor
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.catalog import set_prefix
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.cli import setup_logging
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.config import load_config
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.errors import KeyringError, RestoreError
+from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.errors import (
+    KeyringError,
+    RestoreError,
+    S3napbackError,
+)
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.restore import (
     SalvagedError,
     check_restore,
@@ -378,6 +382,23 @@ def remove_key_home(module: t.Any, home: str) -> None:
     module.warn(f"could not remove the temporary GnuPG home {home}, which holds the private key; remove it")
 
 
+# The engine's messages name the command's flags; a task names the module's options.
+OPTION_NAMES = {
+    "--at": "at",
+    "--to": "dest",
+    "--path": "paths",
+    "--overwrite": "overwrite",
+    "--salvage": "salvage",
+    "--load": "load",
+    "--gnupghome": "private_key or gnupghome",
+}
+FLAG = re.compile(r"(?<![\w-])(--(?:at|to|path|overwrite|salvage|load|gnupghome))(?![\w-])")
+
+
+def in_option_words(message: str) -> str:
+    return FLAG.sub(lambda match: OPTION_NAMES[match.group(1)], message)
+
+
 def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
     if params["gnupghome"] is not None and not os.path.isdir(params["gnupghome"]):
         raise KeyringError(f"gnupghome {params['gnupghome']} does not exist or is not a folder")
@@ -422,6 +443,17 @@ def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.
         raise
 
 
+def restore_in_option_words(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.Any]) -> t.Any:
+    """:func:`restore`, with the engine's messages naming the module's options instead of the command's flags."""
+    try:
+        return restore(module, params, report)
+    except S3napbackError as exc:
+        worded = in_option_words(str(exc))
+        if worded == str(exc):
+            raise
+        raise RestoreError(worded) from None
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -445,7 +477,7 @@ def main() -> None:
         module.fail_json(msg=f"private_key: expected an ASCII-armored private key ({ARMORED_PRIVATE_KEY})")
     report: t.Dict[str, t.Any] = {}
     # run_engine_reporting ends the task with one line on an error, and still returns the temporary home's path
-    result = run_engine_reporting(module, report, restore, module, module.params, report)
+    result = run_engine_reporting(module, report, restore_in_option_words, module, module.params, report)
     # "warnings" is Ansible's own key in a result: the restore's warnings are shown as the task's warnings
     for warning in result.pop("warnings"):
         module.warn(f"{result['set']}: {warning}")
