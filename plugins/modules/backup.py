@@ -292,8 +292,8 @@ def main() -> None:
     if module.params["date"] is not None:
         try:
             day = parse_day(module.params["date"])
-        except ValueError:
-            module.fail_json(msg=f"date: expected YYYY-MM-DD, got {module.params['date']!r}")
+        except ValueError as exc:
+            module.fail_json(msg=f"date: {exc}")
 
     results = run_engine(
         module,

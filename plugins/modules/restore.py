@@ -428,19 +428,15 @@ def restore(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.
             load=params["load"],
         ).as_dict()
 
+    if params["private_key"] is None:
+        return run(params["gnupghome"])
+    home = make_key_home()
+    report["temporary_gnupghome"] = home
     try:
-        if params["private_key"] is None:
-            return run(params["gnupghome"])
-        home = make_key_home()
-        report["temporary_gnupghome"] = home
-        try:
-            import_key(module, home, params["private_key"])
-            return run(home)
-        finally:
-            remove_key_home(module, home)
-    except SalvagedError:
-        report["changed"] = True  # failed, but what came before the damage is in dest now
-        raise
+        import_key(module, home, params["private_key"])
+        return run(home)
+    finally:
+        remove_key_home(module, home)
 
 
 def restore_in_option_words(module: t.Any, params: t.Mapping[str, t.Any], report: t.Dict[str, t.Any]) -> t.Any:
@@ -448,6 +444,8 @@ def restore_in_option_words(module: t.Any, params: t.Mapping[str, t.Any], report
     try:
         return restore(module, params, report)
     except S3napbackError as exc:
+        if isinstance(exc, SalvagedError):
+            report["changed"] = True  # failed, but what came before the damage is in dest now
         worded = in_option_words(str(exc))
         if worded == str(exc):
             raise

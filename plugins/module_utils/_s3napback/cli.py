@@ -75,8 +75,8 @@ def _discard_rest(stream: t.TextIO) -> None:
 def parse_day(text: str) -> datetime.date:
     try:
         return schedule_day(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from None
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -126,6 +126,9 @@ def chain_complete(manifest: Manifest, by_id: t.Mapping[str, Manifest]) -> bool:
 def parse_day(text: str) -> datetime.date:
     """A day written YYYY-MM-DD, and only so on every Python: 3.11's fromisoformat also takes 20261201 and
     2026-W49-2, which 3.9's refuses. Raises ValueError."""
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-        raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
-    return datetime.date.fromisoformat(text)
+    try:
+        if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            return datetime.date.fromisoformat(text)
+    except ValueError:  # 2026-02-30
+        pass
+    raise ValueError(f"expected YYYY-MM-DD, got {text!r}")
