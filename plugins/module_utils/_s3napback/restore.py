@@ -22,6 +22,7 @@ import datetime
 import hashlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -53,6 +54,7 @@ from .members import (
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
+from .schedule import parse_day
 from .space import out_of_space
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,14 @@ def keep_large_buffers_off_the_heap() -> None:
         pass
 
 
+# A time as --at takes it: a day and a time, seconds and zone optional (without a zone: local time).
+_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}"  # day and time
+    r"(:[0-9]{2}(\.[0-9]{3}|\.[0-9]{6})?)?"  # seconds, milli- or microseconds
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?"  # zone
+)
+
+
 def resolve_moment(committed: t.Sequence[Manifest], at: str) -> Manifest:
     """``latest``, a backup id, a day (YYYY-MM-DD: the newest backup of that day or before) or a UTC time."""
     if not committed:
@@ -107,9 +117,11 @@ def resolve_moment(committed: t.Sequence[Manifest], at: str) -> Manifest:
             return manifest
     try:
         if len(at) == 10:
-            day = datetime.date.fromisoformat(at).isoformat()
+            day = parse_day(at).isoformat()
             candidates = [m for m in ordered if m.day <= day]
         else:
+            if not _TIME.fullmatch(at):  # 3.11's fromisoformat also takes 20261201 or 2026-W49-2; 3.9's does not
+                raise ValueError(at)
             moment = datetime.datetime.fromisoformat(at.replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 moment = moment.astimezone()  # a time without zone is local time
