@@ -16,9 +16,11 @@ import pytest
 from _s3napback.catalog import Chunk
 from _s3napback.errors import RestoreError
 from _s3napback.members import (
+    CYCLE_PLACE,
     Member,
     chunks_for,
     exists_in,
+    final_name,
     member_at,
     member_path,
     names_before,
@@ -138,6 +140,28 @@ def test_moved_into_a_wanted_folder_is_wanted_under_its_old_name():
     assert names_before(["set/wanted"], renames) == ["set/wanted", "set/elsewhere/x"]
 
 
-def test_cyclic_renames_are_refused_clearly():
-    with pytest.raises(RestoreError, match="cycle"):
-        renames_in({"set": ["Xset/tmp", "Rset/a", "T"]})
+def test_folders_swapped_in_a_cycle_map_back_through_tars_temporary_place(tmp_path):
+    for name in ("P", "Q"):
+        (tmp_path / "src" / name).mkdir(parents=True)
+        (tmp_path / "src" / name / name.lower()).write_text(name)
+    _tar_with_index(tmp_path)
+    os.rename(tmp_path / "src" / "P", tmp_path / "src" / "swap")
+    os.rename(tmp_path / "src" / "Q", tmp_path / "src" / "P")
+    os.rename(tmp_path / "src" / "swap", tmp_path / "src" / "Q")
+    archive, text = _tar_with_index(tmp_path)
+    folders = [m for m in parse_index(text, len(archive)) if m.is_dir]
+    renames = renames_in(parse_dumpdirs(b"".join(archive[m.start : m.end] for m in folders) + bytes(1024)))
+    place = "src/" + CYCLE_PLACE + "1"
+    steps = [(s, d) for _owner, s, d in renames]
+    assert sorted(steps) == sorted([("src/Q", place), ("src/P", "src/Q"), (place, "src/P")]) or sorted(steps) == sorted(
+        [("src/P", place), ("src/Q", "src/P"), (place, "src/Q")]
+    )
+    assert names_before(["src/P/q"], renames) == ["src/Q/q"]
+    assert names_before(["src/Q"], renames) == ["src/P"]
+    into_place = next(i for i, (_s, d) in enumerate(steps) if d == place)  # the place is only a step
+    assert final_name(place, renames[into_place + 1 :]) == next(d for s, d in steps if s == place)
+
+
+def test_a_cycle_without_its_place_is_refused_clearly():
+    with pytest.raises(RestoreError, match="rename cycle without its place"):
+        renames_in({"set": ["Rset/a", "T"]})

@@ -164,23 +164,46 @@ def parse_dumpdirs(archive: bytes) -> t.Dict[str, t.List[str]]:
     return folders
 
 
+# Where a rename cycle's middle step puts a folder: GNU tar records it as an empty name, and makes a temporary
+# folder in the folder its "X" entry names. No member can have this name (tar never stores it).
+CYCLE_PLACE = ".s3napback-rename-cycle-"
+
+
 def renames_in(dumpdirs: t.Mapping[str, t.Sequence[str]]) -> t.List[t.Tuple[str, str, str]]:
-    """(folder whose record holds it, source, destination) of every rename, in the order tar applies them."""
+    """(folder whose record holds it, source, destination) of every rename, in the order tar applies them.
+
+    Folders renamed in a cycle (P to Q, Q to P) go through a temporary place: tar records ``X`` (the folder
+    to make it in), then the cycle's steps with an empty name for that place, which is named here.
+    """
     found = []
+    cycles = 0
     for folder, entries in dumpdirs.items():
         source: t.Optional[str] = None
+        place: t.Optional[str] = None
         for entry in entries:
             code, name = entry[:1], entry[1:]
-            if code == "X" or (code == "T" and not name):
-                raise RestoreError(
-                    "folders were renamed in a cycle between these backups; restore the whole set, without --path"
-                )
+            if code == "X":
+                cycles += 1
+                place = f"{name.rstrip('/')}/{CYCLE_PLACE}{cycles}"
+                continue
+            if not name and code in "RT":
+                if place is None:
+                    raise RestoreError(f"the folder record of {folder} names a rename cycle without its place")
+                name = place
             if code == "R":
                 source = name
             elif code == "T" and source is not None:
                 found.append((folder, source.rstrip("/"), name.rstrip("/")))
                 source = None
     return found
+
+
+def final_name(name: str, later: t.Sequence[t.Tuple[str, str, str]]) -> str:
+    """What ``name`` is called once the ``later`` renames (of the same backup, in order) are done."""
+    for _folder, source, dest in later:
+        if name == source or name.startswith(source + "/"):
+            name = dest + name[len(source) :]
+    return name
 
 
 def names_before(wanted: t.Sequence[str], renames: t.Sequence[t.Tuple[str, str, str]]) -> t.List[str]:
@@ -197,14 +220,20 @@ def names_before(wanted: t.Sequence[str], renames: t.Sequence[t.Tuple[str, str, 
                 earlier.append(source + name[len(dest) :])
             else:
                 earlier.append(name)
-                if dest.startswith(name + "/") and not _covered(source, names):
+                if dest.startswith(name + "/") and not covered(source, names):
                     earlier.append(source)
         names = list(dict.fromkeys(earlier))
     return names
 
 
-def _covered(path: str, names: t.Sequence[str]) -> bool:
+def covered(path: str, names: t.Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``names`` or lies inside one."""
     return any(path == name or path.startswith(name + "/") for name in names)
+
+
+def related(path: str, names: t.Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``names``, lies inside one, or holds one."""
+    return covered(path, names) or any(name.startswith(path + "/") for name in names)
 
 
 def exists_in(path: str, members: t.Sequence[Member], dumpdirs: t.Optional[t.Mapping[str, t.Sequence[str]]]) -> bool:

@@ -46,6 +46,7 @@ class Stage:
     warn_codes: t.Tuple[int, ...] = ()  # exit codes that mean "done, with a warning" (tar's 1)
     pass_fds: t.Tuple[int, ...] = ()  # descriptors the tool writes to besides stdout (tar's member index)
     quiet: t.Tuple[bytes, ...] = ()  # stderr lines ending so are chatter, not causes (tar -v's "Directory is new")
+    cwd: t.Optional[str] = None  # the tool's working directory (default: ours)
     process: t.Optional[subprocess.Popen] = None
     stderr_tail: str = ""
     _reader: t.Optional[threading.Thread] = field(default=None, repr=False)
@@ -90,6 +91,7 @@ class Chain:
                         env=dict(env) if env is not None else None,
                         close_fds=True,
                         pass_fds=stage.pass_fds,
+                        cwd=stage.cwd,
                     )
                 except OSError as exc:
                     raise PipelineError(f"cannot start {stage.name} ({stage.argv[0]}): {exc.strerror}") from None

@@ -41,12 +41,14 @@ from .members import (
     Member,
     chunks_for,
     exists_in,
+    final_name,
     member_at,
     member_path,
     names_before,
     parse_dumpdirs,
     parse_index,
     ranges_of,
+    related,
     renames_in,
     require_index,
     select,
@@ -174,11 +176,14 @@ def tar_extract_stage(destination: str) -> Stage:
         "--preserve-permissions",
         # never --absolute-names: tar then strips leading "/", skips members with "..", and creates symlinks
         # that point outside only after every other member, so no member is written through one
-        f"--directory={destination}",
+        f"--directory={os.path.abspath(destination)}",
     ]
     if os.geteuid() == 0:
         argv.insert(2, "--same-owner")
-    return Stage("tar", argv)
+    # Folders renamed in a cycle (P -> Q, Q -> P) go through a temporary folder that GNU tar (1.34) makes
+    # relative to its working directory, not to --directory: run it in the destination, or the restore fails
+    # or, run from /, writes that folder into the live source tree.
+    return Stage("tar", argv, cwd=os.path.abspath(destination))
 
 
 def decode_stages(manifest: Manifest, gnupghome: t.Optional[str]) -> t.List[Stage]:
@@ -510,6 +515,7 @@ def restore_set(
             load_dump(chain, destination, stream)
         elif overwrite:
             prepare_destination(destination, overwrite)
+            refuse_links_out(destination, [member_path(p, chain[-1].source) for p in paths] or [name_path(chain[-1])])
             for plan in plans:
                 restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
             with naming_a_full_disk(destination):
@@ -540,7 +546,8 @@ class BackupPlan:
     dumpdirs: t.Optional[t.Dict[str, t.List[str]]] = None  # a DIFF's folder records, for partial restores
     wanted: t.List[str] = field(default_factory=list)  # the wanted paths under this backup's names
     selected: t.List[Member] = field(default_factory=list)
-    renames: t.List[t.Tuple[str, str]] = field(default_factory=list)  # to replay before extracting
+    # to replay before extracting: source, destination, and whether it stays in what is wanted (else removed)
+    renames: t.List[t.Tuple[str, str, bool]] = field(default_factory=list)
     absent: t.List[str] = field(default_factory=list)  # wanted paths that did not exist at the moment
 
     def chunks(self) -> t.List[Chunk]:
@@ -581,7 +588,12 @@ def _plan(
         plan.ranges = ranges_of(plan.selected)
         selected_folders = {m.name for m in plan.selected if m.is_dir}
         # renames recorded by a folder member tar extracts are done by tar; the others we do ourselves
-        plan.renames = [(source, dest) for owner, source, dest in renames if owner not in selected_folders]
+        # (a rename whose folder ends up outside what is wanted removes it: it left what is wanted)
+        plan.renames = [
+            (source, dest, related(final_name(dest, renames[position + 1 :]), plan.wanted))
+            for position, (owner, source, dest) in enumerate(renames)
+            if owner not in selected_folders
+        ]
     target = plans[-1]
     present = [w for w in wanted if exists_in(w, t.cast(t.List[Member], target.members), target.dumpdirs)]
     if not present:
@@ -599,8 +611,14 @@ def _extract(restorer: Restorer, set_folder: str, plan: BackupPlan, destination:
         with open(os.path.join(destination, dump_file_name(plan.manifest)), "wb") as out:
             restorer.stream_whole(folder, plan.manifest, Stage("cat", ["cat"]), stdout=out)
         return
-    for source, dest in plan.renames:
-        _rename_inside(destination, source, dest)
+    for source, dest, kept in plan.renames:
+        if kept:
+            _rename_inside(destination, source, dest)
+        else:  # moved out of what is wanted: gone from it, as in a whole restore, and not restored elsewhere
+            _remove_inside(destination, source)
+        _remove_empty_parents(destination, source, plan.wanted)
+    for member in plan.selected:  # a name whose type changed: tar would not replace a folder by a file or back
+        _remove_other_type(destination, member)
     log.info("extracting %s (%s, %d chunks)", plan.manifest.backup_id, plan.manifest.kind, len(plan.chunks()))
     if plan.ranges is None:
         restorer.extract_whole(folder, plan.manifest, destination)
@@ -623,6 +641,24 @@ def _rename_inside(root: str, source: str, dest: str) -> None:
     if os.path.lexists(old) and not os.path.lexists(new):
         os.makedirs(os.path.dirname(new), exist_ok=True)
         os.rename(old, new)
+
+
+def _remove_empty_parents(root: str, member: str, wanted: t.Sequence[str]) -> None:
+    """Folders that tar made only to hold what was renamed away, and that are neither wanted nor inside."""
+    parent = member.rpartition("/")[0]
+    while parent and not related(parent, wanted):
+        path = _inside(root, parent)
+        if not os.path.isdir(path) or os.path.islink(path) or os.listdir(path):
+            return
+        os.rmdir(path)
+        parent = parent.rpartition("/")[0]
+
+
+def _remove_other_type(root: str, member: Member) -> None:
+    path = _inside(root, member.name)
+    is_dir = os.path.isdir(path) and not os.path.islink(path)
+    if os.path.lexists(path) and is_dir != member.is_dir:
+        _remove_inside(root, member.name)
 
 
 def _remove_inside(root: str, member: str) -> None:
@@ -720,6 +756,25 @@ def _salvage(restorer: Restorer, set_folder: str, plan: BackupPlan, staging: str
     if os.path.lexists(path) and not os.path.isdir(path):
         os.unlink(path)
     return cut.name
+
+
+def name_path(manifest: Manifest) -> str:
+    return member_path(manifest.source, "/")
+
+
+def refuse_links_out(destination: str, members: t.Sequence[str]) -> None:
+    """--overwrite extracts into a folder that already holds things; tar follows a symbolic link it finds where
+    it makes the folders above the set (or above a --path). Refuse one that leads out of the destination."""
+    root = os.path.realpath(destination)
+    for member in members:
+        path = destination
+        for part in [p for p in member.split("/") if p][:-1] if member else []:
+            path = os.path.join(path, part)
+            if os.path.islink(path) and os.path.commonpath([root, os.path.realpath(path)]) != root:
+                raise RestoreError(
+                    f"{path} is a symbolic link to {os.path.realpath(path)}, outside the destination; "
+                    "remove it, or restore into an empty folder"
+                )
 
 
 def _extract_chain(restorer: Restorer, set_folder: str, plans: t.Sequence[BackupPlan], destination: str) -> None:
