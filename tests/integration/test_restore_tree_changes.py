@@ -1,8 +1,8 @@
 # Copyright: Contributors to s3napback.s3napback
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Restores across a DIFF whose tree changed shape: folders swapped, names that changed type, folders moved
-out of a restored path, and --overwrite into a folder holding a link that leads elsewhere."""
+"""Restores across backups whose tree changed shape: folders swapped or renamed in a chain, names that changed
+type, folders moved out of a restored path, and --overwrite into a folder holding a link that leads elsewhere."""
 
 from __future__ import annotations
 
@@ -25,16 +25,13 @@ def write(root: str, relative: str, text: str) -> None:
 def changed_tree(tmp_path, make_config, cli):
     """A FULL on day one; on day two a DIFF after the changes; the tree as it was at each moment."""
     source = str(tmp_path / "data")
-    for relative in ("P/p", "Q/q", "f2d", "d2f/inner", "d2l/inner", "keep/k", "M/x/f", "M/stay", "R/deep/r"):
+    for relative in ("f2d", "d2f/inner", "d2l/inner", "keep/k", "M/x/f", "M/stay", "R/deep/r"):
         write(source, relative, relative + "\n")
     conf = make_config([source], chunk_size="64K")
     cli("backup", "-c", conf, "--date", "2026-03-01", check=True)
     day1 = str(tmp_path / "day1")
     copy_tree(source, day1)
 
-    os.rename(os.path.join(source, "P"), os.path.join(source, "swap"))  # P and Q swap names
-    os.rename(os.path.join(source, "Q"), os.path.join(source, "P"))
-    os.rename(os.path.join(source, "swap"), os.path.join(source, "Q"))
     os.unlink(os.path.join(source, "f2d"))  # a file becomes a folder, a folder a file, a folder a link
     write(source, "f2d/now-a-folder", "new\n")
     for folder in ("d2f", "d2l"):
@@ -55,19 +52,57 @@ def restore(cli, conf, source, dest, gpg_keys, *extra, cwd=None, check=True):
                *extra, cwd=cwd, check=check)  # fmt: skip
 
 
-def test_whole_restores_of_both_moments_run_from_anywhere(changed_tree, tmp_path, gpg_keys, cli):
-    """GNU tar passes a swap through a temporary folder it makes relative to its working directory: run from
-    /, it used to make that folder in the live source tree, and from elsewhere, to fail."""
+def test_whole_restores_of_both_moments(changed_tree, tmp_path, gpg_keys, cli):
     conf, source, day1 = changed_tree
-    before = describe_tree(source)
-    for cwd in ("/", str(tmp_path)):
-        dest = tmp_path / f"latest-from-{cwd.replace('/', '_')}"
-        restore(cli, conf, source, dest, gpg_keys, cwd=cwd)
-        assert_same_tree(source, str(dest) + source)
-    assert describe_tree(source) == before  # nothing written into the source
-    first = tmp_path / "first"
+    latest, first = tmp_path / "latest", tmp_path / "first"
+    restore(cli, conf, source, latest, gpg_keys)
+    assert_same_tree(source, str(latest) + source)
     restore(cli, conf, source, first, gpg_keys, "--at", "2026-03-01")
     assert_same_tree(day1, str(first) + source)
+
+
+def rename(root: str, *steps: str) -> None:
+    """``rename(root, "A", "C", "B", "A")``: A to C, then B to A (names relative to root)."""
+    for old, new in zip(steps[::2], steps[1::2]):
+        os.rename(os.path.join(root, old), os.path.join(root, new))
+
+
+def test_folders_renamed_into_each_others_places_make_a_full(tmp_path, make_config, gpg_keys, cli):
+    """GNU tar records such renames of subfolders under names that are gone, and its DIFF cannot be extracted
+    ("Cannot rename ... No such file or directory", and the folder's deletions skipped): the backup is a FULL.
+    Every moment restores, from / too (tar's temporary folder for a swap stays in the destination)."""
+    source = str(tmp_path / "data")
+    for relative in ("P/p1/p", "Q/q1/q", "app/current/v1/c", "app/new/v2/n", "D/d", "D/E/e", "D/E/F/f", "o/o"):
+        write(source, relative, relative + "\n")
+    conf = make_config([source], chunk_size="64K")
+
+    def backup(day: str) -> dict:
+        [result] = json.loads(cli("backup", "-c", conf, "--date", day, "--json", check=True).stdout)
+        return result
+
+    backup("2026-03-05")  # the first day of a cycle (Diffs 7): the next four are DIFFs, unless...
+    rename(source, "o", "renamed", "D/E/F", "F")  # renames that do not interlock: a DIFF
+    assert backup("2026-03-06")["action"] == "DIFF"
+    changes = {
+        "2026-03-07": ("P", "swap", "Q", "P", "swap", "Q"),  # a swap
+        "2026-03-08": ("app/current", "app/previous", "app/new", "app/current"),  # a deployment
+        "2026-03-09": ("D/E", "E", "D", "E/D"),  # a folder and its subfolder trade places
+    }
+    moments = {}
+    for day, steps in changes.items():
+        rename(source, *steps)
+        result = backup(day)
+        assert result["action"] == "FULL" and "renamed into each other's places" in result["reason"], result
+        moments[day] = str(tmp_path / f"moment-{day}")
+        copy_tree(source, moments[day])
+    write(source, "E/D/later", "later\n")
+    assert backup("2026-03-10")["action"] == "DIFF"
+    before = describe_tree(source)
+    for day in [*changes, "2026-03-10"]:
+        dest = tmp_path / f"restore-{day}"
+        restore(cli, conf, source, dest, gpg_keys, "--at", day, cwd="/")
+        assert_same_tree(moments.get(day, source), str(dest) + source)
+    assert describe_tree(source) == before
 
 
 @pytest.mark.parametrize("path", ["f2d", "d2f", "d2l"])

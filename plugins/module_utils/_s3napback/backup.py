@@ -44,6 +44,7 @@ from .pipeline import Chain, Stage
 from .placement import Placement, locked_until, placement_for
 from .planner import retained_summary
 from .progress import ProgressLine
+from .renames import interlocked_renames, snapshot_folders, tree_folders
 from .report import RunReport, describe
 from .retention import to_retire
 from .s3 import S3Settings, S3Store
@@ -234,6 +235,8 @@ class BackupRun:
         dump: t.Optional[DumpPlan] = None
         if svn is not None:
             decision, dump = self._svn_plan(backup_set, svn, decision, listing)
+        elif decision.action == DIFF and backup_set.kind == "directory":
+            decision = self._untangled(backup_set, snapshot, decision)
         elif backup_set.kind == "postgresql":
             dump = postgres_dump_plan(backup_set.source, backup_set.options)
         elif backup_set.kind == "mysql":
@@ -331,6 +334,14 @@ class BackupRun:
             else:
                 decision = replace(decision, action=FULL, parent=None, reason="the repository is older than its backup")
         return decision, svn_dump_plan(backup_set.source, svn, since)
+
+    def _untangled(self, backup_set: BackupSet, snapshot: str, decision: t.Any) -> t.Any:
+        """A DIFF, unless folders were renamed into each other's places: GNU tar cannot restore that from one."""
+        tangle = interlocked_renames(snapshot_folders(snapshot), tree_folders(os.path.normpath(backup_set.source)))
+        if tangle is None:
+            return decision
+        reason = f"folders renamed into each other's places ({tangle}), which GNU tar cannot restore from a DIFF"
+        return replace(decision, action=FULL, parent=None, reason=reason)
 
     def expand(self, sets: t.Sequence[BackupSet]) -> t.Tuple[t.List[BackupSet], t.Dict[str, t.List[str]]]:
         """Each repository in a SubversionDir becomes a set of its own; returns also the vanished ones."""
