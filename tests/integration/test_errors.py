@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import socket
+import threading
 
 import pytest
 
@@ -205,3 +207,62 @@ def test_check_reports_every_problem_one_line_each(cli, tmp_path, s3_server, buc
     assert checks["config"]["ok"] and checks["tool tar"]["ok"]
     only = cli("check", "-c", conf, "--config-only", check=True)
     assert only.stdout.startswith("config: ok:") and "bucket" not in only.stdout
+
+
+@pytest.fixture
+def web_server():
+    """``web_server(status, **headers)``: the URL of a plain web server (not S3) that gives every request that
+    status and an HTML page, as a misconfigured S3Endpoint would."""
+    servers = []
+
+    def start(status: int, **headers: str) -> str:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                body = b"<html><body>Welcome to nginx!</body></html>"
+                self.send_response(status)
+                for name, value in {"Content-Type": "text/html", **headers}.items():
+                    self.send_header(name, value.replace("PORT", str(self.server.server_address[1])))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = answer
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (200, {}, "did not answer with a bucket listing; check S3Endpoint"),  # used to "succeed", storing nothing
+        (403, {}, "answered HTTP 403, not as S3 does; check S3Endpoint"),
+        (
+            301,
+            {"Location": "http://127.0.0.1:PORT/elsewhere"},
+            "redirects elsewhere; check S3Endpoint (https?) and S3Region",
+        ),
+    ],
+)
+def test_an_endpoint_that_is_not_s3_fails_the_backup_in_one_line(
+    cli, tmp_path, s3_server, s3_key_file, gpg_keys, data, web_server, status, headers, expected
+):
+    endpoint = web_server(status, **headers)
+    conf = config_for(tmp_path, s3_server, "any-bucket", s3_key_file, gpg_keys, data, endpoint=endpoint)
+    result = cli("backup", "-c", conf)
+    assert result.returncode == 3, result
+    line = one_line_error(result)
+    assert endpoint in line and line.endswith(expected), line
+    assert not list(tmp_path.rglob("*.snar"))  # no snapshot file moved forward

@@ -160,6 +160,9 @@ class S3Store:
                 )
             if code in ("BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch"):
                 return StorageError(f"{action}: the store received different bytes than were sent ({code})")
+            if not code:  # no S3 error document: a web server, a proxy's error page
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+                return StorageError(f"{action}: {self.where} answered HTTP {status}, not as S3 does; check S3Endpoint")
             message = exc.response.get("Error", {}).get("Message", "") or code
             return StorageError(f"{action}: {self.where} answered {code}: {message}")
         if isinstance(exc, exceptions.BotoCoreError):
@@ -174,6 +177,10 @@ class S3Store:
         for attempt in range(1, attempts + 1):
             try:
                 return func(*args, **kwargs)
+            except RecursionError:  # botocore follows an endpoint's redirects (http -> https, say) without end
+                raise StorageError(
+                    f"{action}: {self.where} redirects elsewhere; check S3Endpoint (https?) and S3Region"
+                ) from None
             except Exception as exc:  # botocore raises many unrelated classes
                 if _deps.botocore is None or not isinstance(
                     exc, (_deps.botocore.exceptions.BotoCoreError, _deps.botocore.exceptions.ClientError)
@@ -191,13 +198,16 @@ class S3Store:
     def check_bucket(self) -> None:
         """The first call of a run. A listing, not HEAD: a HEAD answer has no body, so a 403 could not tell a
         wrong secret from an unknown key or a missing permission; the listing's error code can."""
-        self._call(
-            f"open bucket {self.settings.bucket}",
+        action = f"open bucket {self.settings.bucket}"
+        listing = self._call(
+            action,
             self.client.list_objects_v2,
             attempts=2,  # an operator waiting at a terminal hears about a dead endpoint quickly
             Bucket=self.settings.bucket,
             MaxKeys=1,
         )
+        if listing.get("Name") != self.settings.bucket:  # a web server that answers 200 to anything
+            raise StorageError(f"{action}: {self.where} did not answer with a bucket listing; check S3Endpoint")
 
     def put(
         self, key: str, data: t.Union[bytes, memoryview], sha256: bytes, storage_class: t.Optional[str] = None
@@ -219,6 +229,8 @@ class S3Store:
             ChecksumSHA256=b64,
             **extra,
         )
+        if not response.get("ETag"):  # every S3 store names what it stored; a web server answering 200 does not
+            raise StorageError(f"upload {key}: {self.where} did not confirm the upload; check S3Endpoint")
         echoed = response.get("ChecksumSHA256")
         if echoed is None:
             return "unchecked"
