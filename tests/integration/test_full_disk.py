@@ -84,6 +84,23 @@ def test_full_snapshot_folder_at_a_full_commits_nothing(
     assert [n for n in os.listdir(diff_dir) if n.endswith((".snar", ".new"))] == []
 
 
+def test_a_read_only_snapshot_folder_is_named_in_one_line(
+    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
+):
+    """DiffDir that exists but cannot be written (a read-only mount): it used to end in an internal error."""
+    diff_dir = small_disk / "diffs"
+    diff_dir.mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", small_disk], check=True)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, diff_dir=diff_dir)
+    result = cli("backup", "-c", conf, "--date", DAY1)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == (
+        f"s3napback: error: cannot open the run lock {diff_dir}/.s3napback.lock: Read-only file system; "
+        "make DiffDir writable by this user"
+    )
+    assert s3_server.manifest_keys(bucket) == []
+
+
 def test_full_snapshot_folder_at_a_diff_keeps_the_old_snapshot(
     cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, small_disk
 ):

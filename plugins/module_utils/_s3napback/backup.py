@@ -173,6 +173,9 @@ class BackupRun:
         except S3napbackError as exc:
             report.finish(results, error=str(exc))
             raise
+        except Exception as exc:  # a defect: still say the run failed, then let the command name it
+            report.finish(results, error=f"internal error: {type(exc).__name__}: {exc}")
+            raise
         except KeyboardInterrupt as stop:
             # Stopped (systemd, a shutdown, Ctrl-C), and cleaned up by now: say so at once, or nobody hears of
             # the missing backup before the heartbeat's grace time runs out or the next run's report.
@@ -439,6 +442,7 @@ class BackupRun:
                 if full:
                     raise self.diff_dir_full(f"copying the snapshot file for the DIFF: {exc.strerror}") from None
                 raise S3napbackError(f"cannot copy the snapshot file {snapshot} for the DIFF: {exc.strerror}") from None
+        placement = placement_for(config, backup_set, decision.period, decision.slot)
         started = utc_now()
         progress = Progress()
         line = ProgressLine(backup_set.name, progress) if self.show_progress else None
@@ -464,8 +468,6 @@ class BackupRun:
             raise
         if member_index.chain is not None:
             os.close(index_read)  # the compressor holds it now
-
-        placement = placement_for(config, backup_set, decision.period, decision.slot)
 
         def put(index: int, data: memoryview, digest: bytes) -> str:
             nonlocal uploaded_any

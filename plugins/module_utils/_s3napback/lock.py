@@ -14,7 +14,7 @@ import fcntl
 import os
 import typing as t
 
-from .errors import LockError
+from .errors import LockError, S3napbackError
 
 
 class RunLock:
@@ -23,7 +23,12 @@ class RunLock:
         self.fd: t.Optional[int] = None
 
     def __enter__(self) -> RunLock:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise S3napbackError(
+                f"cannot open the run lock {self.path}: {exc.strerror}; make DiffDir writable by this user"
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

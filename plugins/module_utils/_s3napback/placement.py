@@ -17,6 +17,7 @@ import datetime
 import typing as t
 from dataclasses import dataclass
 
+from .errors import S3napbackError
 from .retention import first_retirement
 from .schedule import EPOCH
 
@@ -43,11 +44,16 @@ def placement_for(config: Config, backup_set: BackupSet, period: int, slot: int)
     if config.object_lock is None:
         return Placement(storage_class)
     first_day = schedule.phase + first_retirement(schedule, period) * schedule.frequency
-    until = datetime.datetime.combine(
-        EPOCH + datetime.timedelta(days=first_day + config.object_lock_margin_days),
-        datetime.time(),
-        tzinfo=datetime.timezone.utc,
-    )
+    try:
+        until = datetime.datetime.combine(
+            EPOCH + datetime.timedelta(days=first_day + config.object_lock_margin_days),
+            datetime.time(),
+            tzinfo=datetime.timezone.utc,
+        )
+    except OverflowError:
+        raise S3napbackError(
+            f"{backup_set.origin}: ObjectLock would hold this backup past the year 9999; lower Fulls or Frequency"
+        ) from None
     return Placement(storage_class, config.object_lock, until)
 
 
