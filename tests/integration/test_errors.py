@@ -77,7 +77,7 @@ def test_no_key_for_recipient(cli, tmp_path, s3_server, bucket, s3_key_file, gpg
         handle.write(text)
     result = cli("backup", "-c", conf)
     line = one_line_error(result)
-    assert result.returncode == 7
+    assert result.returncode == 7 and result.stderr.strip() == line  # no "gpg returned a non-zero ..." before it
     assert "nobody@s3napback.invalid" in line and "no public key" in line
     assert s3_server.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 

@@ -8,6 +8,7 @@ mail server or monitor never fails the backup; no secret reaches the log."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import socket
@@ -63,12 +64,16 @@ def smtp():
 
 @pytest.fixture
 def monitor():
-    pings: list = []
+    class Pings(list):
+        authorizations: list = []  # the Authorization header of each ping
+
+    pings = Pings()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's hook name
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             pings.append((self.path, body.decode()))
+            pings.authorizations.append(self.headers.get("Authorization"))
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"OK")
@@ -307,3 +312,24 @@ def test_without_smtp_server_the_mail_goes_to_sendmail(cli, make_config, tmp_pat
     assert (mail["To"], mail["From"]) == ("ops@example.com", "backup@example.com")
     assert mail["Subject"] == "s3napback on test-host: OK: 1 made, 0 skipped, 0 failed"
     assert f"{source}: FULL " in mail.get_content()
+
+
+def test_a_heartbeat_url_with_user_and_password_sends_them_and_never_shows_them(cli, make_config, tmp_path, monitor):
+    """``https://USER:TOKEN@host/...``: the credentials go as HTTP basic authentication, never into logs. They used
+    to be taken for part of the host: "nonnumeric port: 'TOKEN@host'" in an internal error, or in the log."""
+    pings, url = monitor
+    source = tmp_path / "data"
+    make_tree(source, files=2, total_bytes=5_000)
+    with_user = url.replace("http://", f"http://watch:{HEARTBEAT_TOKEN}@")
+    conf = notify_conf(make_config, tmp_path, [source], free_port(), with_user, level="debug")
+    done = cli("backup", "-c", conf, "--json", check=True)
+    expected = "Basic " + base64.b64encode(f"watch:{HEARTBEAT_TOKEN}".encode()).decode()
+    assert [path.rsplit("/", 1)[-1] for path, _body in pings] == ["start", HEARTBEAT_TOKEN]
+    assert pings.authorizations == [expected, expected]
+
+    closed = free_port()  # and where nothing listens, the warning names the host alone
+    conf = notify_conf(make_config, tmp_path, [source], closed, f"http://watch:{HEARTBEAT_TOKEN}@127.0.0.1:{closed}/p")
+    failed = cli("backup", "-c", conf, "--json", "-f", check=True)
+    log = (tmp_path / "s3napback.log").read_text()
+    assert f"heartbeat (start) to 127.0.0.1:{closed} failed" in log
+    assert HEARTBEAT_TOKEN not in log + done.stderr + failed.stderr + done.stdout + failed.stdout

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pstats
+import pty
 import subprocess
 import sys
 
@@ -72,3 +73,25 @@ def test_output_that_cannot_be_written_is_an_error(tmp_path, unbuffered):
         )  # fmt: skip
     assert done.returncode == 9
     assert done.stderr == "s3napback: error: could not write the output: No space left on device\n"
+
+
+def test_a_config_expected_on_a_terminal_is_refused_at_once(tmp_path):
+    """`s3napback backup` at a terminal without -c used to wait, silently, for a config typed in."""
+    controller, terminal = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "_s3napback", "backup"],
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "s3napback: error: no config: give -c FILE, or the config on standard input (s3napback < FILE)"
+    )

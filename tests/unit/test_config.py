@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from _s3napback.config import BackupSet, Config, Schedule, load_config, parse_config
+from _s3napback.credentials import read_credentials
 from _s3napback.errors import ConfigError
 
 # The seed's example config, verbatim (its last block is closed by the wrong tag, at line 70).
@@ -610,6 +611,10 @@ def test_other_global_values(monkeypatch: pytest.MonkeyPatch) -> None:
         ("Encryption aes", r"Encryption expects gpg or none, got 'aes'$"),
         ("DiffDir diffs", r"DiffDir expects an absolute path, got 'diffs'$"),
         ("Bucket a/b", r"Bucket expects a bucket name without '/'"),
+        ("Bucket Bad_Bucket!!", r"Bucket expects letters, digits, '.', '-' and '_' only, got 'Bad_Bucket!!'$"),
+        ("S3Endpoint http://[::1", r"S3Endpoint expects a URL, and this one cannot be read: Invalid IPv6 URL$"),
+        ("HeartbeatUrl https://hc.example:port/x", r"HeartbeatUrl expects a URL, and this one cannot be read: Port"),
+        ("HeartbeatUrl https:///x", r"HeartbeatUrl expects a URL starting with http:// or https:// and a host$"),
         ("HostName a/b", r"HostName expects a non-empty name without '/'"),
         ("Bucket", r"Bucket expects one value \(NAME\), got 0$"),
     ],
@@ -774,3 +779,10 @@ def test_load_config_unreadable(tmp_path: Path) -> None:
     binary.write_bytes(b"Bucket \xff\n")
     with raises(re.escape(f"cannot read config {binary}: not UTF-8 text")):
         load_config(str(binary))
+
+
+def test_credentials_that_are_not_text_are_named_without_their_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "key.txt"
+    path.write_bytes(b"key=AKIA\nsecret=s3cr\xffet\n")
+    with raises(rf"^{path}: S3KeyFile is not UTF-8 text; write it as name=value lines$"):
+        read_credentials(str(path), ["key", "secret"], "S3KeyFile")

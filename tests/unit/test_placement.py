@@ -16,7 +16,8 @@ from _s3napback.schedule import epoch_day
 
 
 def config(fulls: int):
-    return parse_config(f"Bucket b\nDiffDir /d\nObjectLock governance 2\nFrequency 1\nDiffs 7\nFulls {fulls}\nDirectory /srv\n")
+    lines = ["Bucket b", "DiffDir /d", "ObjectLock governance 2", "Frequency 1", "Diffs 7", f"Fulls {fulls}"]
+    return parse_config("\n".join([*lines, "Directory /srv", ""]))
 
 
 def test_a_backup_is_locked_until_its_slot_comes_round_plus_the_margin():

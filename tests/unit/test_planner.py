@@ -72,3 +72,7 @@ def test_plan_command_prints_json_for_one_set_and_needs_no_bucket(tmp_path) -> N
         bad.returncode == 2
         and bad.stderr.strip() == "s3napback: error: --days 0: give a number of days from 1 to 36600"
     )
+    late = run_cli("plan", "-c", conf, "--from", "9999-12-01", "--days", "100")
+    assert late.returncode == 2 and late.stderr.strip() == (
+        "s3napback: error: --from 9999-12-01 --days 100: the replay would run past the year 9999"
+    )

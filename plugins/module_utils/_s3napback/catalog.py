@@ -9,6 +9,7 @@ A backup is the folder ``PREFIX/HOST/SET/BACKUP-ID/`` holding its chunks and, wr
 
 from __future__ import annotations
 
+import datetime
 import json
 import typing as t
 from dataclasses import asdict, dataclass, field
@@ -101,6 +102,8 @@ class Manifest:
     def from_json(cls, raw: bytes, where: str) -> Manifest:
         try:
             data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise TypeError("not a JSON object")
             if data.get("format") != FORMAT_VERSION:
                 raise StorageError(
                     f"{where}: manifest format {data.get('format')!r} is not supported; upgrade s3napback"
@@ -109,9 +112,33 @@ class Manifest:
             if data.get("index") is not None:
                 data["index"] = Chunk(**data["index"])
             data["recipients"] = tuple(data["recipients"])
-            return cls(**data)
+            manifest = cls(**data)
+            _check_types(manifest, MANIFEST_TYPES)
+            for chunk in manifest.objects():
+                _check_types(chunk, CHUNK_TYPES)
+            if manifest.retain_until is not None:
+                datetime.datetime.fromisoformat(manifest.retain_until)  # ValueError if it is not a time
+            return manifest
         except (ValueError, TypeError, KeyError) as exc:
             raise StorageError(f"{where}: unreadable manifest ({exc}); the backup cannot be trusted") from None
+
+
+MANIFEST_TYPES = {
+    int: ("seq", "period", "slot", "bytes_read", "bytes_stored"),
+    str: ("backup_id", "set", "host", "kind", "source_kind", "source", "day", "started", "finished", "full")
+    + ("compression", "encryption", "tool_version"),
+    (str, type(None)): ("parent", "snapshot_sha256", "storage_class", "lock_mode", "retain_until"),
+}
+CHUNK_TYPES = {int: ("index", "offset", "length", "size"), str: ("key", "sha256")}
+
+
+def _check_types(record: t.Any, types: t.Mapping[t.Any, t.Sequence[str]]) -> None:
+    """What the catalog computes with must have its type: a manifest edited by hand or damaged is refused."""
+    for kind, names in types.items():
+        for name in names:
+            value = getattr(record, name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise TypeError(f"{name} is {value!r}")
 
 
 def chunk_suffix(compression: str, encryption: str, stem: str = ".tar") -> str:

@@ -192,8 +192,10 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool =
     console.setFormatter(logging.Formatter("s3napback: %(levelname)s: %(message)s"))
     root.addHandler(console)
     # botocore logs request bodies and headers at debug level: never let it reach a handler
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "gnupg"):
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # python-gnupg warns "gpg returned a non-zero error code" before the engine names the cause in its one line
+    logging.getLogger("gnupg").setLevel(logging.ERROR)
     if config is not None and config.log_file:
         try:
             handler = LogFileHandler(config.log_file)
@@ -364,7 +366,10 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
     if not 1 <= args.days <= 36600:
         raise ConfigError(f"--days {args.days}: give a number of days from 1 to 36600")
     start = args.start or datetime.date.today()
-    plans = [plan_set(s, start, args.days) for s in (config.select(args.sets) if args.sets else config.sets)]
+    try:
+        plans = [plan_set(s, start, args.days) for s in (config.select(args.sets) if args.sets else config.sets)]
+    except OverflowError:  # the replay (and what it retires) would run past the last day a date can be
+        raise ConfigError(f"--from {start} --days {args.days}: the replay would run past the year 9999") from None
     if args.json:
         say(json.dumps([p.as_dict() for p in plans], indent=1))
         return 0

@@ -737,6 +737,8 @@ class _Parser:
         bucket = self.one(name, args, "NAME")
         if not bucket or "/" in bucket:
             raise self.error(f"Bucket expects a bucket name without '/', got '{bucket}'; use S3Prefix for a prefix")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,255}", bucket):  # what boto3 lets through to any store
+            raise self.error(f"Bucket expects letters, digits, '.', '-' and '_' only, got {bucket!r}")
         self.values["bucket"] = bucket
 
     def g_gpgrecipient(self, name: str, args: t.List[str]) -> None:
@@ -874,9 +876,13 @@ class _Parser:
 
     def url(self, name: str, args: t.List[str]) -> str:
         url = self.one(name, args, "URL")
-        parsed = urlparse(url)
-        if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
-            raise self.error(f"{name} expects a URL starting with http:// or https://, got '{url}'")
+        try:
+            parsed = urlparse(url)
+            parsed.port  # noqa: B018 - raises ValueError for a port that is not a number
+        except ValueError as exc:
+            raise self.error(f"{name} expects a URL, and this one cannot be read: {exc}") from None
+        if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
+            raise self.error(f"{name} expects a URL starting with http:// or https:// and a host")
         return url
 
     def g_metricsfile(self, name: str, args: t.List[str]) -> None:
@@ -922,6 +928,8 @@ def load_config(path: t.Optional[str]) -> Config:
     """Read and parse a config file; ``None`` or ``"-"`` reads standard input, as in the seed."""
     if path is None or path == "-":
         source = "<stdin>"
+        if sys.stdin.isatty():  # nobody types a config: they forgot -c, and would wait on a silent command
+            raise ConfigError("no config: give -c FILE, or the config on standard input (s3napback < FILE)")
         try:
             text = sys.stdin.read()
         except (OSError, UnicodeDecodeError) as exc:

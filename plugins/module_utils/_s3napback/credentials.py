@@ -27,6 +27,8 @@ def read_credentials(path: str, names: t.Sequence[str], what: str) -> t.Dict[str
                 values[name.strip().lower()] = value.strip()
     except OSError as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:  # the bytes are not shown: they may be a secret
+        raise ConfigError(f"{path}: {what} is not UTF-8 text; write it as name=value lines") from None
     missing = [n for n in names if not values.get(n)]
     if missing:
         raise ConfigError(f"{path}: {what} has no {' and no '.join(n + '=' for n in missing)} line")

@@ -6,15 +6,16 @@
 hears nothing raises the alarm, which is how a backup that never ran gets noticed.
 
 A short timeout and a single attempt: an unreachable monitor must never hold up or fail a backup. The URL
-usually holds a secret token, so only its host is ever logged.
+usually holds a secret token (in its path, or as user:password@), so only its host is ever logged.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import logging
 import ssl
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +26,33 @@ SUFFIXES = {"start": "/start", "success": "", "failure": "/fail"}
 def ping(url: str, event: str, body: str = "", timeout: float = TIMEOUT) -> bool:
     """POST ``body`` to the URL for ``event`` (start, success, failure); False (logged) when it failed."""
     target = urlparse(url + SUFFIXES[event])
+    host = target.hostname or "?"  # never the user:password@ part: it is a secret too
     path = (target.path or "/") + (f"?{target.query}" if target.query else "")
-    if target.scheme == "https":
-        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
-            target.netloc, timeout=timeout, context=ssl.create_default_context()
-        )
-    else:
-        connection = http.client.HTTPConnection(target.netloc, timeout=timeout)
+    headers = {"User-Agent": "s3napback"}
+    if target.username is not None:
+        credentials = f"{unquote(target.username)}:{unquote(target.password or '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(credentials).decode()
     try:
-        connection.request("POST", path, body=body.encode()[:10000], headers={"User-Agent": "s3napback"})
+        port = target.port
+        if target.scheme == "https":
+            connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                host, port, timeout=timeout, context=ssl.create_default_context()
+            )
+        else:
+            connection = http.client.HTTPConnection(host, port, timeout=timeout)
+        host += f":{port}" if port else ""
+    except ValueError as exc:  # a port that is not a number: the config check refuses it, but never fail a run
+        log.warning("heartbeat (%s) to %s failed: %s", event, host, exc)
+        return False
+    try:
+        connection.request("POST", path, body=body.encode()[:10000], headers=headers)
         status = connection.getresponse().status
     except (OSError, http.client.HTTPException) as exc:
-        log.warning("heartbeat (%s) to %s failed: %s", event, target.netloc, exc)
+        log.warning("heartbeat (%s) to %s failed: %s", event, host, exc)
         return False
     finally:
         connection.close()
     if status >= 400:
-        log.warning("heartbeat (%s) to %s failed: HTTP status %d", event, target.netloc, status)
+        log.warning("heartbeat (%s) to %s failed: HTTP status %d", event, host, status)
         return False
     return True
