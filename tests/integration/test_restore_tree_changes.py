@@ -25,8 +25,9 @@ def write(root: str, relative: str, text: str) -> None:
 def changed_tree(tmp_path, make_config, cli):
     """A FULL on day one; on day two a DIFF after the changes; the tree as it was at each moment."""
     source = str(tmp_path / "data")
-    for relative in ("f2d", "d2f/inner", "d2l/inner", "keep/k", "M/x/f", "M/stay", "R/deep/r"):
+    for relative in ("f2d", "d2f/inner", "d2l/inner", "keep/k", "M/x/f", "M/stay", "R/deep/r", "hard/a"):
         write(source, relative, relative + "\n")
+    os.link(os.path.join(source, "hard", "a"), os.path.join(source, "hard", "b"))
     conf = make_config([source], chunk_size="64K")
     cli("backup", "-c", conf, "--date", "2026-03-01", check=True)
     day1 = str(tmp_path / "day1")
@@ -39,6 +40,7 @@ def changed_tree(tmp_path, make_config, cli):
         os.rmdir(os.path.join(source, folder))
     write(source, "d2f", "now a file\n")
     os.symlink("keep", os.path.join(source, "d2l"))
+    os.link(os.path.join(source, "keep", "k"), os.path.join(source, "hard", "k-too"))  # to a file of the FULL
     os.makedirs(os.path.join(source, "N"))  # moved out of M, and R's content into N
     os.rename(os.path.join(source, "M", "x"), os.path.join(source, "N", "x"))
     os.rename(os.path.join(source, "R", "deep"), os.path.join(source, "N", "deep"))
@@ -159,3 +161,18 @@ def test_overwrite_refuses_a_link_leading_out_of_the_destination(changed_tree, t
     os.symlink("inside", dest / first)
     restore(cli, conf, source, dest, gpg_keys, "--overwrite")
     assert_same_tree(source, str(dest / "inside") + source[len(first) + 1 :])
+
+
+@pytest.mark.parametrize(("path", "target"), [("hard/b", "hard/a"), ("hard/k-too", None)])
+def test_path_on_a_hard_link_brings_the_file_it_links_to(changed_tree, tmp_path, gpg_keys, cli, path, target):
+    """tar stores a second name of a file as a link to the first: alone, it failed ("Cannot hard link to").
+    A DIFF stores a new name of a file the FULL holds as a file of its own (the first name in that archive)."""
+    conf, source, _day1 = changed_tree
+    dest = tmp_path / "part"
+    done = restore(cli, conf, source, dest, gpg_keys, "--path", path, "--json")
+    root = str(dest) + source
+    restored = sorted(os.path.relpath(os.path.join(d, n), root) for d, _dirs, files in os.walk(root) for n in files)
+    assert restored == sorted([path, *([target] if target else [])])
+    assert_same_tree(source, root, only=restored)  # with the link: the same inode on both sides
+    warnings = [f"also restored {source}/{target}: a chosen file is a hard link to it"] if target else []
+    assert json.loads(done.stdout)["warnings"] == warnings

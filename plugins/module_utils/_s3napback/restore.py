@@ -357,7 +357,9 @@ class Restorer:
         try:
             tar.wait()
         except PipelineError as exc:
-            raise RestoreError(f"extracting backup {manifest.backup_id} failed: {exc}") from None
+            targets = HARD_LINK_TO_MISSING.findall(tar.stages[0].stderr_tail)
+            message = f"extracting backup {manifest.backup_id} failed: {exc}"
+            raise HardLinkError(message, targets) if targets else RestoreError(message) from None
 
     def dumpdirs(self, folder: str, manifest: Manifest, members: t.Sequence[Member]) -> t.Dict[str, t.List[str]]:
         """What each folder of an incremental backup held, from its folder members (at the archive's start)."""
@@ -509,20 +511,32 @@ def restore_set(
     def stream(manifest: Manifest, sink: Stage) -> None:
         restorer.stream_whole(set_folder + manifest.backup_id + "/", manifest, sink, stdout=subprocess.DEVNULL)
 
+    wanted = list(paths)
     try:
-        plans = _plan(restorer, set_folder, chain, name, paths)
-        if load:
-            load_dump(chain, destination, stream)
-        elif overwrite:
-            prepare_destination(destination, overwrite)
-            refuse_links_out(destination, [member_path(p, chain[-1].source) for p in paths] or [name_path(chain[-1])])
-            for plan in plans:
-                restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
-            with naming_a_full_disk(destination):
-                _extract_chain(restorer, set_folder, plans, destination)
-        else:
-            created = prepare_destination(destination, overwrite)
-            _extract_staged(restorer, set_folder, plans, destination, created=created, salvage=salvage)
+        for attempt in range(1, LINK_ROUNDS + 1):
+            plans = _plan(restorer, set_folder, chain, name, wanted)
+            try:
+                if load:
+                    load_dump(chain, destination, stream)
+                elif overwrite:
+                    prepare_destination(destination, overwrite)
+                    members = [member_path(p, chain[-1].source) for p in wanted] or [name_path(chain[-1])]
+                    refuse_links_out(destination, members)
+                    for plan in plans:
+                        restorer.verify_all(set_folder + plan.manifest.backup_id + "/", plan.manifest, plan.chunks())
+                    with naming_a_full_disk(destination):
+                        _extract_chain(restorer, set_folder, plans, destination)
+                else:
+                    created = prepare_destination(destination, overwrite)
+                    _extract_staged(restorer, set_folder, plans, destination, created=created, salvage=salvage)
+                break
+            except HardLinkError as exc:
+                # a chosen file is a hard link to one --path left out: take that one too, and start again
+                extra = [f"/{target}" for target in exc.targets if f"/{target}" not in wanted]
+                if not extra or attempt == LINK_ROUNDS:
+                    raise RestoreError(f"{exc}; add --path for the file it is a hard link to") from None
+                wanted += extra
+                result.warnings += [f"also restored {path}: a chosen file is a hard link to it" for path in extra]
     finally:
         if line is not None:
             line.stop()
@@ -708,6 +722,19 @@ def _extract_staged(
             if created:
                 shutil.rmtree(destination, ignore_errors=True)
         raise
+
+
+class HardLinkError(RestoreError):
+    """A partial restore chose a hard link without the file it links to (the member that holds the data)."""
+
+    def __init__(self, message: str, targets: t.Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.targets = list(targets)
+
+
+# tar: NAME: Cannot hard link to 'TARGET': No such file or directory (with the quotes of the locale)
+HARD_LINK_TO_MISSING = re.compile(r"Cannot hard link to [\u2018'`\"](.+?)[\u2019'\"]: No such file or directory")
+LINK_ROUNDS = 4  # a hard link's file can itself need another round, rarely more
 
 
 class NoSpaceError(RestoreError):
