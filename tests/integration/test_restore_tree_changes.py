@@ -25,8 +25,10 @@ def write(root: str, relative: str, text: str) -> None:
 def changed_tree(tmp_path, make_config, cli):
     """A FULL on day one; on day two a DIFF after the changes; the tree as it was at each moment."""
     source = str(tmp_path / "data")
-    for relative in ("f2d", "d2f/inner", "d2l/inner", "keep/k", "M/x/f", "M/stay", "R/deep/r", "hard/a"):
+    files = ("f2d", "d2f/inner", "d2l/inner", "keep/k", "M/x/f", "M/stay", "R/deep/r", "hard/a", "a/sub/f", "a/g")
+    for relative in files:
         write(source, relative, relative + "\n")
+    os.mkdir(os.path.join(source, "w"))
     os.link(os.path.join(source, "hard", "a"), os.path.join(source, "hard", "b"))
     conf = make_config([source], chunk_size="64K")
     cli("backup", "-c", conf, "--date", "2026-03-01", check=True)
@@ -41,6 +43,8 @@ def changed_tree(tmp_path, make_config, cli):
     write(source, "d2f", "now a file\n")
     os.symlink("keep", os.path.join(source, "d2l"))
     os.link(os.path.join(source, "keep", "k"), os.path.join(source, "hard", "k-too"))  # to a file of the FULL
+    os.rename(os.path.join(source, "a"), os.path.join(source, "x"))  # a renamed, then its subfolder moved to w
+    os.rename(os.path.join(source, "x", "sub"), os.path.join(source, "w", "sub"))
     os.makedirs(os.path.join(source, "N"))  # moved out of M, and R's content into N
     os.rename(os.path.join(source, "M", "x"), os.path.join(source, "N", "x"))
     os.rename(os.path.join(source, "R", "deep"), os.path.join(source, "N", "deep"))
@@ -127,6 +131,8 @@ def test_path_whose_type_changed_comes_back_as_it_was_at_the_moment(changed_tree
         ("R", {"R"}),
         ("N", {"N", "N/x", "N/x/f", "N/deep", "N/deep/r"}),  # and no empty M or R left behind
         ("N/x", {"N", "N/x", "N/x/f"}),
+        ("w", {"w", "w/sub", "w/sub/f"}),  # f came with sub out of a folder that itself was renamed away
+        ("x", {"x", "x/g"}),
     ],
 )
 def test_path_gets_what_it_held_at_the_moment_and_nothing_moved_out(
@@ -163,13 +169,16 @@ def test_overwrite_refuses_a_link_leading_out_of_the_destination(changed_tree, t
     assert_same_tree(source, str(dest / "inside") + source[len(first) + 1 :])
 
 
-@pytest.mark.parametrize(("path", "target"), [("hard/b", "hard/a"), ("hard/k-too", None)])
-def test_path_on_a_hard_link_brings_the_file_it_links_to(changed_tree, tmp_path, gpg_keys, cli, path, target):
+@pytest.mark.parametrize(
+    ("path", "target", "extra"),
+    [("hard/b", "hard/a", ()), ("hard/b", "hard/a", ("--salvage",)), ("hard/k-too", None, ())],
+)
+def test_path_on_a_hard_link_brings_the_file_it_links_to(changed_tree, tmp_path, gpg_keys, cli, path, target, extra):
     """tar stores a second name of a file as a link to the first: alone, it failed ("Cannot hard link to").
     A DIFF stores a new name of a file the FULL holds as a file of its own (the first name in that archive)."""
     conf, source, _day1 = changed_tree
     dest = tmp_path / "part"
-    done = restore(cli, conf, source, dest, gpg_keys, "--path", path, "--json")
+    done = restore(cli, conf, source, dest, gpg_keys, "--path", path, "--json", *extra)
     root = str(dest) + source
     restored = sorted(os.path.relpath(os.path.join(d, n), root) for d, _dirs, files in os.walk(root) for n in files)
     assert restored == sorted([path, *([target] if target else [])])

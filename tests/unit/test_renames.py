@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
 
-from _s3napback.renames import interlocked_renames, snapshot_folders, tree_folders
+from _s3napback.renames import interlocked_renames, read_snapshot, tree_folders
 
 
 def snapshot(tmp_path, root: str) -> str:
@@ -23,31 +24,51 @@ def snapshot(tmp_path, root: str) -> str:
     return path
 
 
+def mv(old: str, new: str) -> tuple:
+    return ("mv", old, new)
+
+
+def rm(path: str) -> tuple:
+    return ("rm", path)
+
+
 @pytest.mark.parametrize(
     ("steps", "interlocked"),
     [
         ((), False),
-        (("A", "C"), False),  # one folder renamed, its subfolders with it
-        (("A", "B/A"), False),  # moved into another
-        (("A/x", "x", "B", "renamed"), False),  # two that do not meet
-        (("A", "swap", "B", "A", "swap", "B"), True),  # a swap
-        (("A", "C", "B", "A"), True),  # a chain: current -> previous, new -> current
-        (("A/x", "x", "A", "x/A"), True),  # a folder and its subfolder trade places
+        ((mv("A", "C"),), False),  # one folder renamed, its subfolders with it
+        ((mv("A", "B/A"),), False),  # moved into another
+        ((mv("A/x", "x"), mv("B", "renamed")), False),  # two that do not meet
+        ((rm("B"), ("mkdir", "B")), False),  # removed and made again
+        ((mv("A", "swap"), mv("B", "A"), mv("swap", "B")), True),  # a swap
+        ((mv("A", "C"), mv("B", "A")), True),  # a chain: current -> previous, new -> current
+        ((mv("A/x", "x"), mv("A", "x/A")), True),  # a folder and its subfolder trade places
+        ((rm("A"), mv("B", "A")), True),  # a folder replaces a removed one
+        ((rm("f"), mv("B", "f")), True),  # a folder replaces a removed file
     ],
 )
 def test_interlocked_renames_from_a_real_snapshot(tmp_path, steps, interlocked):
     root = str(tmp_path / "set")
     for folder in ("A/x/deep", "B/y"):
         os.makedirs(os.path.join(root, folder))
-    before = snapshot_folders(snapshot(tmp_path, root))
-    assert before == tree_folders(root) and len(before) == 6
-    for old, new in zip(steps[::2], steps[1::2]):
-        os.rename(os.path.join(root, old), os.path.join(root, new))
+    with open(os.path.join(root, "f"), "w") as handle:
+        handle.write("f")
+    before = read_snapshot(snapshot(tmp_path, root))
+    assert before.folders == tree_folders(root) and len(before.folders) == 6
+    assert before.files == {root.strip("/") + "/f"}
+    for step in steps:
+        path = os.path.join(root, step[1])
+        if step[0] == "mv":
+            os.rename(path, os.path.join(root, step[2]))
+        elif step[0] == "rm":
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+        else:
+            os.mkdir(path)
     found = interlocked_renames(before, tree_folders(root))
     assert (found is not None) == interlocked, found
 
 
 def test_an_unreadable_or_foreign_snapshot_lists_no_folders(tmp_path):
-    assert snapshot_folders(str(tmp_path / "missing")) == {}
+    assert read_snapshot(str(tmp_path / "missing")).folders == {}
     (tmp_path / "old").write_bytes(b"GNU tar-1.20-1\n123\n")
-    assert snapshot_folders(str(tmp_path / "old")) == {}
+    assert read_snapshot(str(tmp_path / "old")).folders == {}

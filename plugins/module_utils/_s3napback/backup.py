@@ -44,7 +44,7 @@ from .pipeline import Chain, Stage
 from .placement import Placement, locked_until, placement_for
 from .planner import retained_summary
 from .progress import ProgressLine
-from .renames import interlocked_renames, snapshot_folders, tree_folders
+from .renames import interlocked_renames, read_snapshot, tree_folders
 from .report import RunReport, describe
 from .retention import to_retire
 from .s3 import S3Settings, S3Store
@@ -340,7 +340,7 @@ class BackupRun:
 
     def _untangled(self, backup_set: BackupSet, snapshot: str, decision: t.Any) -> t.Any:
         """A DIFF, unless folders were renamed into each other's places: GNU tar cannot restore that from one."""
-        tangle = interlocked_renames(snapshot_folders(snapshot), tree_folders(os.path.normpath(backup_set.source)))
+        tangle = interlocked_renames(read_snapshot(snapshot), tree_folders(os.path.normpath(backup_set.source)))
         if tangle is None:
             return decision
         reason = f"folders renamed into each other's places ({tangle}), which GNU tar cannot restore from a DIFF"

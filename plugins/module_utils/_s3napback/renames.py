@@ -14,52 +14,66 @@ from __future__ import annotations
 
 import os
 import typing as t
+from dataclasses import dataclass, field
 
-Folders = t.Dict[int, str]  # inode -> the folder's name as tar stores it (relative to /)
+Key = t.Tuple[int, int]  # device and inode, as tar tells folders apart (inodes repeat across file systems)
+Folders = t.Dict[Key, str]  # a folder's name as tar stores it (relative to /)
 
 
-def snapshot_folders(path: str) -> Folders:
-    """The folders a GNU tar snapshot file (format 2) lists, by inode; empty when it cannot be read."""
+@dataclass
+class Snapshot:
+    folders: Folders = field(default_factory=dict)
+    files: t.Set[str] = field(default_factory=set)  # the names of what else the folders held
+
+
+def read_snapshot(path: str) -> Snapshot:
+    """The folders a GNU tar snapshot file (format 2) lists, and their files; empty when it cannot be read."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError:
-        return {}
+        return Snapshot()
     header, _newline, body = data.partition(b"\n")
     if not header.startswith(b"GNU tar-") or not header.endswith(b"-2"):
-        return {}
+        return Snapshot()
     tokens = body.split(b"\0")[2:]  # after the snapshot's own time (seconds, nanoseconds)
-    folders: Folders = {}
+    snapshot = Snapshot()
     position = 0
     while position + 6 <= len(tokens):
         if not tokens[position]:  # the empty entries that end a folder's list
             position += 1
             continue
-        _nfs, _seconds, _nanoseconds, _device, inode, name = tokens[position : position + 6]
+        _nfs, _seconds, _nanoseconds, device, inode, name = tokens[position : position + 6]
         try:
-            folders[int(inode)] = os.fsdecode(name).strip("/")
+            folder = os.fsdecode(name).strip("/")
+            snapshot.folders[(int(device), int(inode))] = folder
         except ValueError:
-            return {}
+            return Snapshot()
         position += 6
-        while position < len(tokens) and tokens[position]:  # the folder's entries (Yname, Nname, Dname)
+        while position < len(tokens) and tokens[position]:  # its entries: Yname, Nname (files), Dname
+            entry = os.fsdecode(tokens[position])
+            if entry[:1] in ("Y", "N"):
+                snapshot.files.add(f"{folder}/{entry[1:]}")
             position += 1
-    return folders
+    return snapshot
 
 
 def tree_folders(root: str) -> Folders:
-    """The folders under ``root`` (itself included) now, by inode, named as tar stores them."""
+    """The folders under ``root`` (itself included) now, named as tar stores them."""
     folders: Folders = {}
     try:
-        folders[os.lstat(root).st_ino] = root.strip("/")
+        st = os.lstat(root)
     except OSError:
         return folders
+    folders[(st.st_dev, st.st_ino)] = root.strip("/")
     for directory, subdirectories, _files in os.walk(root):
         for name in subdirectories:
             path = os.path.join(directory, name)
             try:
-                folders[os.lstat(path).st_ino] = path.strip("/")
+                st = os.lstat(path)
             except OSError:
-                pass  # gone meanwhile: tar will not see it either
+                continue  # gone meanwhile: tar will not see it either
+            folders[(st.st_dev, st.st_ino)] = path.strip("/")
     return folders
 
 
@@ -68,22 +82,22 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def _interlock(one: t.Tuple[str, str], other: t.Tuple[str, str]) -> bool:
-    """Whether ``one`` (old, new) takes the place another left, or the two trade their nesting."""
+    """Whether ``one`` (old, new) takes a place inside one the other left, or the two trade their nesting."""
     (old, new), (other_old, other_new) = one, other
-    takes_place = new == other_old or _inside(new, other_old)
-    trades_nesting = _inside(old, other_old) and _inside(other_new, new)
-    return takes_place or trades_nesting
+    return _inside(new, other_old) or (_inside(old, other_old) and _inside(other_new, new))
 
 
-def interlocked_renames(before: Folders, now: Folders) -> t.Optional[str]:
-    """ "OLD -> NEW and OLD -> NEW" for two renames that interlock, or None.
+def interlocked_renames(before: Snapshot, now: Folders) -> t.Optional[str]:
+    """What makes the renames since ``before`` unrestorable from a DIFF, or None.
 
-    A folder's own renames are those its parent's rename does not explain. Two of them interlock when one
-    takes the place (the name, or a name inside it) the other left, or when the folder that held the other
-    now lies inside it: swaps, chains (current -> previous, new -> current) and a folder trading places with
-    its subfolder. tar takes a folder that got a removed one's inode for a renamed one; so does this.
+    A folder's own renames are those its parent's rename does not explain. One is a problem when it takes a
+    name that another folder or a file had (a swap, ``current`` -> ``previous`` with ``new`` -> ``current``,
+    a folder replacing a removed one), or a name inside a folder another rename moved away, or when two
+    folders trade their nesting. tar takes a folder that got a removed one's inode for a renamed one; so does
+    this.
     """
-    moved_to = {before[inode]: now[inode] for inode in before.keys() & now.keys()}
+    moved_to = {before.folders[key]: now[key] for key in before.folders.keys() & now.keys()}
+    folder_names = set(before.folders.values())
 
     def explained(old: str, new: str) -> bool:
         parent, _sep, base = old.rpartition("/")
@@ -92,7 +106,10 @@ def interlocked_renames(before: Folders, now: Folders) -> t.Optional[str]:
 
     renames = sorted((old, new) for old, new in moved_to.items() if old != new and not explained(old, new))
     for one in renames:
+        old, new = one
+        if new in folder_names or new in before.files:
+            return f"{old} -> {new}, a name {'a folder' if new in folder_names else 'a file'} had"
         for other in renames:
             if one != other and _interlock(one, other):
-                return f"{one[0]} -> {one[1]} and {other[0]} -> {other[1]}"
+                return f"{old} -> {new} and {other[0]} -> {other[1]}"
     return None

@@ -53,6 +53,7 @@ from .members import (
     require_index,
     select,
     slices_in,
+    unescape,
 )
 from .pipeline import Chain, Stage, close_quietly, write_all
 from .progress import ProgressLine
@@ -338,7 +339,7 @@ class Restorer:
         self, folder: str, manifest: Manifest, ranges: t.Sequence[t.Tuple[int, int]], destination: str
     ) -> None:
         """Only the bytes of ``ranges``, then an end-of-archive marker: tar sees a smaller, valid archive."""
-        tar = Chain([tar_extract_stage(destination)], stdin=subprocess.PIPE, stdout=None)
+        tar = Chain([tar_extract_stage(destination)], stdin=subprocess.PIPE, stdout=None, env=english_messages())
         fd = t.cast(t.IO[bytes], tar.stdin).fileno()
         try:
             for block in self.iter_ranges(folder, manifest, ranges):
@@ -531,10 +532,13 @@ def restore_set(
                     _extract_staged(restorer, set_folder, plans, destination, created=created, salvage=salvage)
                 break
             except HardLinkError as exc:
-                # a chosen file is a hard link to one --path left out: take that one too, and start again
-                extra = [f"/{target}" for target in exc.targets if f"/{target}" not in wanted]
-                if not extra or attempt == LINK_ROUNDS:
-                    raise RestoreError(f"{exc}; add --path for the file it is a hard link to") from None
+                # a chosen file is a hard link to one --path left out: take that one too, and start again (not
+                # with --overwrite, which has already changed the destination)
+                extra = [f"/{unescape(target.encode())}" for target in exc.targets]
+                extra = [path for path in extra if path not in wanted]
+                if not extra or overwrite or attempt == LINK_ROUNDS:
+                    also = " ".join(f"--path {path}" for path in extra[:3])
+                    raise RestoreError(f"{exc}; add {also or '--path'} for the file it is a hard link to") from None
                 wanted += extra
                 result.warnings += [f"also restored {path}: a chosen file is a hard link to it" for path in extra]
     finally:
@@ -560,8 +564,9 @@ class BackupPlan:
     dumpdirs: t.Optional[t.Dict[str, t.List[str]]] = None  # a DIFF's folder records, for partial restores
     wanted: t.List[str] = field(default_factory=list)  # the wanted paths under this backup's names
     selected: t.List[Member] = field(default_factory=list)
-    # to replay before extracting: source, destination, and whether it stays in what is wanted (else removed)
-    renames: t.List[t.Tuple[str, str, bool]] = field(default_factory=list)
+    # to replay before extracting: source, destination, and where it ends up when that is outside what is
+    # wanted (it is removed once every rename is done: a later one may still take something out of it)
+    renames: t.List[t.Tuple[str, str, t.Optional[str]]] = field(default_factory=list)
     absent: t.List[str] = field(default_factory=list)  # wanted paths that did not exist at the moment
 
     def chunks(self) -> t.List[Chunk]:
@@ -603,11 +608,11 @@ def _plan(
         selected_folders = {m.name for m in plan.selected if m.is_dir}
         # renames recorded by a folder member tar extracts are done by tar; the others we do ourselves
         # (a rename whose folder ends up outside what is wanted removes it: it left what is wanted)
-        plan.renames = [
-            (source, dest, related(final_name(dest, renames[position + 1 :]), plan.wanted))
-            for position, (owner, source, dest) in enumerate(renames)
-            if owner not in selected_folders
-        ]
+        plan.renames = []
+        for position, (owner, source, dest) in enumerate(renames):
+            final = final_name(dest, renames[position + 1 :])
+            if owner not in selected_folders:
+                plan.renames.append((source, dest, None if related(final, plan.wanted) else final))
     target = plans[-1]
     present = [w for w in wanted if exists_in(w, t.cast(t.List[Member], target.members), target.dumpdirs)]
     if not present:
@@ -625,11 +630,12 @@ def _extract(restorer: Restorer, set_folder: str, plan: BackupPlan, destination:
         with open(os.path.join(destination, dump_file_name(plan.manifest)), "wb") as out:
             restorer.stream_whole(folder, plan.manifest, Stage("cat", ["cat"]), stdout=out)
         return
-    for source, dest, kept in plan.renames:
-        if kept:
-            _rename_inside(destination, source, dest)
-        else:  # moved out of what is wanted: gone from it, as in a whole restore, and not restored elsewhere
-            _remove_inside(destination, source)
+    for source, dest, _leaves in plan.renames:
+        _rename_inside(destination, source, dest)
+    for source, _dest, leaves in plan.renames:
+        if leaves is not None:  # moved out of what is wanted: gone from it, as in a whole restore
+            _remove_inside(destination, leaves)
+            _remove_empty_parents(destination, leaves, plan.wanted)
         _remove_empty_parents(destination, source, plan.wanted)
     for member in plan.selected:  # a name whose type changed: tar would not replace a folder by a file or back
         _remove_other_type(destination, member)
@@ -701,8 +707,8 @@ def _extract_staged(
             try:
                 with naming_a_full_disk(destination):
                     _extract(restorer, set_folder, plan, staging)
-            except NoSpaceError:
-                raise  # nothing to salvage: the data is fine, the disk is not
+            except (NoSpaceError, HardLinkError):
+                raise  # nothing to salvage: the data is fine (the disk is full, or a link needs its file)
             except RestoreError as exc:
                 if not salvage or position == 0 and not os.listdir(staging):
                     raise
@@ -724,6 +730,15 @@ def _extract_staged(
         raise
 
 
+def english_messages() -> t.Dict[str, str]:
+    """The environment with tar's messages untranslated (they are read), and every other category as it was."""
+    env = dict(os.environ)
+    if "LC_ALL" in env:  # it would override LC_MESSAGES: keep its character set as LC_CTYPE instead
+        env["LC_CTYPE"] = env.pop("LC_ALL")
+    env["LC_MESSAGES"] = "C"
+    return env
+
+
 class HardLinkError(RestoreError):
     """A partial restore chose a hard link without the file it links to (the member that holds the data)."""
 
@@ -734,7 +749,7 @@ class HardLinkError(RestoreError):
 
 # tar: NAME: Cannot hard link to 'TARGET': No such file or directory (with the quotes of the locale)
 HARD_LINK_TO_MISSING = re.compile(r"Cannot hard link to [\u2018'`\"](.+?)[\u2019'\"]: No such file or directory")
-LINK_ROUNDS = 4  # a hard link's file can itself need another round, rarely more
+LINK_ROUNDS = 20  # tar names a dozen missing files at most per round (its message's tail is kept)
 
 
 class NoSpaceError(RestoreError):
