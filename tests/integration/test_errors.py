@@ -151,6 +151,23 @@ def test_missing_source_directory_fails_that_set_only(cli, tmp_path, s3_server, 
     assert "/nonexistent/dir: FAILED" in result.stdout and "does not exist" in result.stdout
 
 
+def test_a_directory_that_is_a_symbolic_link_is_refused_by_backup_and_check(
+    cli, tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data
+):
+    """tar stores a symbolic link named on its command line as the link alone: such a set used to "succeed"
+    every night with nothing of the folder in it."""
+    link = tmp_path / "www"
+    link.symlink_to(data)
+    conf = config_for(tmp_path, s3_server, bucket, s3_key_file, gpg_keys, data, directories=[data, str(link)])
+    expected = f"Directory {link} is a symbolic link, which tar stores alone; name the folder: Directory {data}"
+    result = cli("backup", "-c", conf)
+    assert result.returncode == 1 and f"{data}: FULL" in result.stdout
+    assert f"{link}: FAILED" in result.stdout and expected in result.stdout
+    assert len(s3_server.manifest_keys(bucket)) == 1  # the folder's backup alone
+    check = cli("check", "-c", conf)
+    assert check.returncode == 1 and expected in check.stdout
+
+
 def test_wrong_secret_key(cli, tmp_path, s3_server, bucket, gpg_keys, data):
     key_file = tmp_path / "wrong-secret.txt"
     key_file.write_text(f"key={s3_server.access_key}\nsecret=not-the-secret\n")

@@ -49,7 +49,15 @@ from .report import RunReport, describe
 from .retention import to_retire
 from .s3 import S3Settings, S3Store
 from .schedule import DIFF, FULL, SKIP, decide, epoch_day
-from .sources import DumpPlan, mysql_dump_plan, postgres_dump_plan, repositories_in, svn_dump_plan, svn_state
+from .sources import (
+    DumpPlan,
+    directory_problem,
+    mysql_dump_plan,
+    postgres_dump_plan,
+    repositories_in,
+    svn_dump_plan,
+    svn_state,
+)
 from .space import out_of_space
 
 log = logging.getLogger(__name__)
@@ -261,10 +269,9 @@ class BackupRun:
             result.retired = [m.backup_id for m in retiring]
             result.after = retained_summary([m for m in committed if m not in retiring])
             return
-        if backup_set.kind == "directory" and not os.path.isdir(backup_set.source):
-            raise S3napbackError(
-                f"{backup_set.origin}: Directory {backup_set.source} does not exist or is not a folder"
-            )
+        problem = directory_problem(backup_set.source) if backup_set.kind == "directory" else None
+        if problem:
+            raise S3napbackError(f"{backup_set.origin}: {problem}")
 
         manifest = self._stream(backup_set, listing, decision, snapshot, newest, result, dump)
         result.backup_id = manifest.backup_id

@@ -22,7 +22,7 @@ from .catalog import host_prefix
 from .config import Config
 from .errors import S3napbackError
 from .keys import Keyring, usable_recipients
-from .sources import MysqlTarget, is_svn_repository, mysql_tool, repositories_in
+from .sources import MysqlTarget, directory_problem, is_svn_repository, mysql_tool, repositories_in
 
 
 @dataclass
@@ -93,8 +93,8 @@ def check_sources(config: Config) -> t.List[Check]:
             checks.append(Check(name, found, tool if found else f"{tool} is not installed (package postgresql-client)"))
         elif backup_set.kind == "mysql":
             checks.append(_check_mysql(name, backup_set))
-        elif not os.path.isdir(backup_set.source):
-            checks.append(Check(name, False, f"Directory {backup_set.source} does not exist or is not a folder"))
+        elif directory_problem(backup_set.source) is not None:
+            checks.append(Check(name, False, t.cast(str, directory_problem(backup_set.source))))
         elif not os.access(backup_set.source, os.R_OK | os.X_OK):
             checks.append(Check(name, False, f"Directory {backup_set.source} is not readable by this user"))
         else:

@@ -49,6 +49,16 @@ class DumpPlan:
     identity: t.Optional[str] = None  # stored as the manifest's snapshot_sha256
 
 
+def directory_problem(source: str) -> t.Optional[str]:
+    """Why a Directory set cannot be backed up as it is named, or None."""
+    if not os.path.isdir(source):
+        return f"Directory {source} does not exist or is not a folder"
+    if os.path.islink(os.path.normpath(source)):  # tar stores the link itself, not what it points to
+        target = os.path.realpath(source)
+        return f"Directory {source} is a symbolic link, which tar stores alone; name the folder: Directory {target}"
+    return None
+
+
 def _svnlook(argv: t.List[str], repo: str) -> str:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
