@@ -11,14 +11,14 @@ import subprocess
 
 import pytest
 
-from _s3napback.renames import interlocked_renames, read_snapshot, tree_folders
+from _s3napback.renames import excluded, interlocked_renames, read_snapshot, tree_folders
 
 
 def snapshot(tmp_path, root: str) -> str:
     path = str(tmp_path / "snar")
     subprocess.run(  # noqa: S603,S607
         ["tar", "--create", "--file=/dev/null", "--format=posix", f"--listed-incremental={path}", "-C", "/",
-         root.lstrip("/")],
+         "--exclude=*.bak", root.lstrip("/")],
         check=True,
     )  # fmt: skip
     return path
@@ -45,17 +45,20 @@ def rm(path: str) -> tuple:
         ((mv("A/x", "x"), mv("A", "x/A")), True),  # a folder and its subfolder trade places
         ((rm("A"), mv("B", "A")), True),  # a folder replaces a removed one
         ((rm("f"), mv("B", "f")), True),  # a folder replaces a removed file
+        ((mv("A/x/deep", "deep"), mv("A/x", "A/y")), True),  # leaves a folder renamed too
+        ((mv("A", "A.bak"),), False),  # renamed out of what tar sees (Exclude *.bak): it is gone, not renamed
+        ((rm("C.bak"), mv("A", "C.bak")), False),  # the same, onto a name the snapshot lists (as excluded)
     ],
 )
 def test_interlocked_renames_from_a_real_snapshot(tmp_path, steps, interlocked):
     root = str(tmp_path / "set")
-    for folder in ("A/x/deep", "B/y"):
+    for folder in ("A/x/deep", "B/y", "C.bak/z"):
         os.makedirs(os.path.join(root, folder))
     with open(os.path.join(root, "f"), "w") as handle:
         handle.write("f")
     before = read_snapshot(snapshot(tmp_path, root))
-    assert before.folders == tree_folders(root) and len(before.folders) == 6
-    assert before.files == {root.strip("/") + "/f"}
+    assert before.folders == tree_folders(root, ["*.bak"]) and len(before.folders) == 6
+    assert before.files == {root.strip("/") + "/f", root.strip("/") + "/C.bak"}  # tar lists what it leaves out
     for step in steps:
         path = os.path.join(root, step[1])
         if step[0] == "mv":
@@ -64,7 +67,7 @@ def test_interlocked_renames_from_a_real_snapshot(tmp_path, steps, interlocked):
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
         else:
             os.mkdir(path)
-    found = interlocked_renames(before, tree_folders(root))
+    found = interlocked_renames(before, tree_folders(root, ["*.bak"]))
     assert (found is not None) == interlocked, found
 
 
@@ -72,3 +75,18 @@ def test_an_unreadable_or_foreign_snapshot_lists_no_folders(tmp_path):
     assert read_snapshot(str(tmp_path / "missing")).folders == {}
     (tmp_path / "old").write_bytes(b"GNU tar-1.20-1\n123\n")
     assert read_snapshot(str(tmp_path / "old")).folders == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "patterns", "left_out"),
+    [
+        ("srv/www/cache", ["cache"], True),  # unanchored: any trailing components
+        ("srv/www/cache/x", ["www/cache"], False),  # (tar never gets there: it does not enter srv/www/cache)
+        ("srv/www/site.bak", ["*.bak"], True),
+        ("srv/www/a/b", ["www/*"], True),  # * matches / as tar's default does
+        ("srv/www/cache", ["/srv/www/cache"], True),
+        ("srv/www/cached", ["cache"], False),
+    ],
+)
+def test_excluded_as_tar_excludes(name, patterns, left_out):
+    assert excluded(name, patterns) == left_out

@@ -347,7 +347,8 @@ class BackupRun:
 
     def _untangled(self, backup_set: BackupSet, snapshot: str, decision: t.Any) -> t.Any:
         """A DIFF, unless folders were renamed into each other's places: GNU tar cannot restore that from one."""
-        tangle = interlocked_renames(read_snapshot(snapshot), tree_folders(os.path.normpath(backup_set.source)))
+        now = tree_folders(os.path.normpath(backup_set.source), backup_set.excludes)
+        tangle = interlocked_renames(read_snapshot(snapshot), now)
         if tangle is None:
             return decision
         reason = f"folders renamed into each other's places ({tangle}), which GNU tar cannot restore from a DIFF"

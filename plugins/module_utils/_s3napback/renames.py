@@ -12,6 +12,7 @@ recorded for that folder. Such a DIFF cannot be restored, so the backup is made 
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import typing as t
 from dataclasses import dataclass, field
@@ -58,8 +59,16 @@ def read_snapshot(path: str) -> Snapshot:
     return snapshot
 
 
-def tree_folders(root: str) -> Folders:
-    """The folders under ``root`` (itself included) now, named as tar stores them."""
+def excluded(name: str, patterns: t.Sequence[str]) -> bool:
+    """Whether tar's ``--exclude`` leaves out the member ``name``: unanchored by default, a pattern matches any
+    trailing run of its components, and its ``*`` matches ``/`` as well (as fnmatch's does)."""
+    parts = name.split("/")
+    candidates = ["/" + name] + ["/".join(parts[i:]) for i in range(len(parts))]
+    return any(fnmatch.fnmatchcase(candidate, pattern.rstrip("/")) for pattern in patterns for candidate in candidates)
+
+
+def tree_folders(root: str, excludes: t.Sequence[str] = ()) -> Folders:
+    """The folders under ``root`` (itself included) that tar sees now, named as tar stores them."""
     folders: Folders = {}
     try:
         st = os.lstat(root)
@@ -67,8 +76,11 @@ def tree_folders(root: str) -> Folders:
         return folders
     folders[(st.st_dev, st.st_ino)] = root.strip("/")
     for directory, subdirectories, _files in os.walk(root):
-        for name in subdirectories:
+        for name in list(subdirectories):
             path = os.path.join(directory, name)
+            if excluded(path.strip("/"), excludes):
+                subdirectories.remove(name)  # tar neither stores nor enters it
+                continue
             try:
                 st = os.lstat(path)
             except OSError:
@@ -82,9 +94,10 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def _interlock(one: t.Tuple[str, str], other: t.Tuple[str, str]) -> bool:
-    """Whether ``one`` (old, new) takes a place inside one the other left, or the two trade their nesting."""
-    (old, new), (other_old, other_new) = one, other
-    return _inside(new, other_old) or (_inside(old, other_old) and _inside(other_new, new))
+    """Whether ``one`` (old, new) takes a place inside one the other left, or leaves one the other renamed (tar
+    may then replay it under the other's new name)."""
+    (old, new), (other_old, _other_new) = one, other
+    return _inside(new, other_old) or _inside(old, other_old)
 
 
 def interlocked_renames(before: Snapshot, now: Folders) -> t.Optional[str]:
@@ -92,8 +105,8 @@ def interlocked_renames(before: Snapshot, now: Folders) -> t.Optional[str]:
 
     A folder's own renames are those its parent's rename does not explain. One is a problem when it takes a
     name that another folder or a file had (a swap, ``current`` -> ``previous`` with ``new`` -> ``current``,
-    a folder replacing a removed one), or a name inside a folder another rename moved away, or when two
-    folders trade their nesting. tar takes a folder that got a removed one's inode for a renamed one; so does
+    a folder replacing a removed one), or a name inside a folder another rename moved away, or when it leaves
+    a folder that is renamed too. tar takes a folder that got a removed one's inode for a renamed one; so does
     this.
     """
     moved_to = {before.folders[key]: now[key] for key in before.folders.keys() & now.keys()}
@@ -108,7 +121,7 @@ def interlocked_renames(before: Snapshot, now: Folders) -> t.Optional[str]:
     for one in renames:
         old, new = one
         if new in folder_names or new in before.files:
-            return f"{old} -> {new}, a name {'a folder' if new in folder_names else 'a file'} had"
+            return f"{old} -> {new}, a name {'a folder' if new in folder_names else 'something else'} had"
         for other in renames:
             if one != other and _interlock(one, other):
                 return f"{old} -> {new} and {other[0]} -> {other[1]}"
