@@ -46,6 +46,7 @@ def rm(path: str) -> tuple:
         ((rm("A"), mv("B", "A")), True),  # a folder replaces a removed one
         ((rm("f"), mv("B", "f")), True),  # a folder replaces a removed file
         ((mv("A/x/deep", "deep"), mv("A/x", "A/y")), True),  # leaves a folder renamed too
+        ((rm("B"), ("ln", "B")), False),  # a folder replaced by a link (which may get the folder's inode)
         ((mv("A", "A.bak"),), False),  # renamed out of what tar sees (Exclude *.bak): it is gone, not renamed
         ((rm("C.bak"), mv("A", "C.bak")), False),  # the same, onto a name the snapshot lists (as excluded)
     ],
@@ -65,6 +66,8 @@ def test_interlocked_renames_from_a_real_snapshot(tmp_path, steps, interlocked):
             os.rename(path, os.path.join(root, step[2]))
         elif step[0] == "rm":
             shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
+        elif step[0] == "ln":
+            os.symlink("A", path)
         else:
             os.mkdir(path)
     found = interlocked_renames(before, tree_folders(root, ["*.bak"]))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 import typing as t
 from dataclasses import dataclass, field
 
@@ -85,7 +86,8 @@ def tree_folders(root: str, excludes: t.Sequence[str] = ()) -> Folders:
                 st = os.lstat(path)
             except OSError:
                 continue  # gone meanwhile: tar will not see it either
-            folders[(st.st_dev, st.st_ino)] = path.strip("/")
+            if stat.S_ISDIR(st.st_mode):  # os.walk lists links to folders among them: tar stores those as links
+                folders[(st.st_dev, st.st_ino)] = path.strip("/")
     return folders
 
 
