@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import re
 import socket
 import sys
@@ -786,3 +787,19 @@ def test_credentials_that_are_not_text_are_named_without_their_bytes(tmp_path: P
     path.write_bytes(b"key=AKIA\nsecret=s3cr\xffet\n")
     with raises(rf"^{path}: S3KeyFile is not UTF-8 text; write it as name=value lines$"):
         read_credentials(str(path), ["key", "secret"], "S3KeyFile")
+
+
+def test_a_credentials_file_others_can_read_is_named_with_the_fix(tmp_path: Path, caplog: t.Any) -> None:
+    path = tmp_path / "key.txt"
+    path.write_text("key=AKIAEXAMPLE\nsecret=TOPSECRET\n")
+    path.chmod(0o600)
+    with caplog.at_level(logging.WARNING):
+        assert read_credentials(str(path), ["key", "secret"], "S3KeyFile")["secret"] == "TOPSECRET"
+    assert caplog.records == []
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING):
+        assert read_credentials(str(path), ["key", "secret"], "S3KeyFile")["secret"] == "TOPSECRET"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"S3KeyFile {path} is mode 0644, open to other users; keep the secret in it private: chmod 600 {path}"
+    ]
+    assert "TOPSECRET" not in caplog.text

@@ -6,9 +6,14 @@ ever echoing a line, which may hold the secret."""
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import typing as t
 
 from .errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def read_credentials(path: str, names: t.Sequence[str], what: str) -> t.Dict[str, str]:
@@ -17,6 +22,7 @@ def read_credentials(path: str, names: t.Sequence[str], what: str) -> t.Dict[str
     expected = " or ".join(f"{n}=..." for n in names)
     try:
         with open(path, encoding="utf-8") as handle:
+            _warn_if_shared(path, os.fstat(handle.fileno()), what)
             for number, line in enumerate(handle, 1):
                 line = line.strip()
                 if not line or line.startswith("#"):
@@ -33,3 +39,16 @@ def read_credentials(path: str, names: t.Sequence[str], what: str) -> t.Dict[str
     if missing:
         raise ConfigError(f"{path}: {what} has no {' and no '.join(n + '=' for n in missing)} line")
     return {n: values[n] for n in names}
+
+
+def _warn_if_shared(path: str, status: os.stat_result, what: str) -> None:
+    """ssh refuses a private key others can read; a nightly backup must not stop for it, so it only warns."""
+    mode = stat.S_IMODE(status.st_mode)
+    if mode & 0o077:
+        log.warning(
+            "%s %s is mode %04o, open to other users; keep the secret in it private: chmod 600 %s",
+            what,
+            path,
+            mode,
+            path,
+        )
