@@ -96,9 +96,8 @@ def select(members: t.Sequence[Member], wanted: t.Sequence[str], *, with_parents
         for path in wanted:
             if (
                 not path
-                or member.name == path
-                or member.name.startswith(path + "/")
-                or (with_parents and member.is_dir and path.startswith(member.name + "/"))
+                or at_or_inside(member.name, path)
+                or (with_parents and member.is_dir and inside(path, member.name))
             ):
                 chosen.append(member)
                 break
@@ -201,7 +200,7 @@ def renames_in(dumpdirs: t.Mapping[str, t.Sequence[str]]) -> t.List[t.Tuple[str,
 def final_name(name: str, later: t.Sequence[t.Tuple[str, str, str]]) -> str:
     """What ``name`` is called once the ``later`` renames (of the same backup, in order) are done."""
     for _folder, source, dest in later:
-        if name == source or name.startswith(source + "/"):
+        if at_or_inside(name, source):
             name = dest + name[len(source) :]
     return name
 
@@ -216,24 +215,33 @@ def names_before(wanted: t.Sequence[str], renames: t.Sequence[t.Tuple[str, str, 
     for _folder, source, dest in reversed(renames):
         earlier: t.List[str] = []
         for name in names:
-            if name == dest or name.startswith(dest + "/"):
+            if at_or_inside(name, dest):
                 earlier.append(source + name[len(dest) :])
             else:
                 earlier.append(name)
-                if dest.startswith(name + "/") and not covered(source, names):
+                if inside(dest, name) and not covered(source, names):
                     earlier.append(source)
         names = list(dict.fromkeys(earlier))
     return names
 
 
+def inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies (strictly) inside ``folder``: by whole names, so ``ab`` is not inside ``a``."""
+    return path.startswith(folder + "/")
+
+
+def at_or_inside(path: str, folder: str) -> bool:
+    return path == folder or inside(path, folder)
+
+
 def covered(path: str, names: t.Sequence[str]) -> bool:
     """Whether ``path`` is one of ``names`` or lies inside one."""
-    return any(path == name or path.startswith(name + "/") for name in names)
+    return any(at_or_inside(path, name) for name in names)
 
 
 def related(path: str, names: t.Sequence[str]) -> bool:
     """Whether ``path`` is one of ``names``, lies inside one, or holds one."""
-    return covered(path, names) or any(name.startswith(path + "/") for name in names)
+    return covered(path, names) or any(inside(name, path) for name in names)
 
 
 def exists_in(path: str, members: t.Sequence[Member], dumpdirs: t.Optional[t.Mapping[str, t.Sequence[str]]]) -> bool:

@@ -18,6 +18,8 @@ import stat
 import typing as t
 from dataclasses import dataclass, field
 
+from .members import inside
+
 Key = t.Tuple[int, int]  # device and inode, as tar tells folders apart (inodes repeat across file systems)
 Folders = t.Dict[Key, str]  # a folder's name as tar stores it (relative to /)
 
@@ -91,15 +93,11 @@ def tree_folders(root: str, excludes: t.Sequence[str] = ()) -> Folders:
     return folders
 
 
-def _inside(path: str, folder: str) -> bool:
-    return path.startswith(folder + "/")
-
-
 def _interlock(one: t.Tuple[str, str], other: t.Tuple[str, str]) -> bool:
     """Whether ``one`` (old, new) takes a place inside one the other left, or leaves one the other renamed (tar
     may then replay it under the other's new name)."""
     (old, new), (other_old, _other_new) = one, other
-    return _inside(new, other_old) or _inside(old, other_old)
+    return inside(new, other_old) or inside(old, other_old)
 
 
 def interlocked_renames(before: Snapshot, now: Folders) -> t.Optional[str]:

@@ -808,15 +808,20 @@ def refuse_links_out(destination: str, members: t.Sequence[str]) -> None:
     """--overwrite extracts into a folder that already holds things; tar follows a symbolic link it finds where
     it makes the folders above the set (or above a --path). Refuse one that leads out of the destination."""
     root = os.path.realpath(destination)
+    looked_at: t.Set[str] = set()
     for member in members:
+        folders_above = [part for part in member.split("/") if part][:-1]
         path = destination
-        for part in [p for p in member.split("/") if p][:-1] if member else []:
+        for part in folders_above:
             path = os.path.join(path, part)
-            if os.path.islink(path) and os.path.commonpath([root, os.path.realpath(path)]) != root:
-                raise RestoreError(
-                    f"{path} is a symbolic link to {os.path.realpath(path)}, outside the destination; "
-                    "remove it, or restore into an empty folder"
-                )
+            if path not in looked_at and os.path.islink(path):
+                target = os.path.realpath(path)
+                if os.path.commonpath([root, target]) != root:
+                    raise RestoreError(
+                        f"{path} is a symbolic link to {target}, outside the destination; "
+                        "remove it, or restore into an empty folder"
+                    )
+            looked_at.add(path)
 
 
 def _extract_chain(restorer: Restorer, set_folder: str, plans: t.Sequence[BackupPlan], destination: str) -> None:
