@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from _s3napback.renames import excluded, interlocked_renames, read_snapshot, tree_folders
+from _s3napback.renames import Snapshot, excluded, interlocked_renames, read_snapshot, tree_folders
 
 
 def snapshot(tmp_path, root: str) -> str:
@@ -39,7 +39,9 @@ def rm(path: str) -> tuple:
         ((mv("A", "C"),), False),  # one folder renamed, its subfolders with it
         ((mv("A", "B/A"),), False),  # moved into another
         ((mv("A/x", "x"), mv("B", "renamed")), False),  # two that do not meet
-        ((rm("B"), ("mkdir", "B")), False),  # removed and made again
+        # removed and made again; a leaf, so the new one gets its own inode back or a fresh one (the case of
+        # another removed folder's inode is test_interlocked_renames_by_device_and_inode's)
+        ((rm("A/x/deep"), ("mkdir", "A/x/deep")), False),
         ((mv("A", "swap"), mv("B", "A"), mv("swap", "B")), True),  # a swap
         ((mv("A", "C"), mv("B", "A")), True),  # a chain: current -> previous, new -> current
         ((mv("A/x", "x"), mv("A", "x/A")), True),  # a folder and its subfolder trade places
@@ -72,6 +74,35 @@ def test_interlocked_renames_from_a_real_snapshot(tmp_path, steps, interlocked):
             os.mkdir(path)
     found = interlocked_renames(before, tree_folders(root, ["*.bak"]))
     assert (found is not None) == interlocked, found
+
+
+BEFORE = Snapshot(folders={(1, 1): "s", (1, 2): "s/B", (1, 3): "s/B/y", (1, 4): "s/A"}, files={"s/f"})
+
+
+@pytest.mark.parametrize(
+    ("now", "interlocked"),
+    [
+        ({(1, 1): "s", (1, 4): "s/A", (1, 9): "s/B"}, False),  # rm -r B; mkdir B, with a fresh inode
+        # the same, the new B given y's freed inode: tar takes it for y renamed to B, a name a folder had
+        ({(1, 1): "s", (1, 4): "s/A", (1, 3): "s/B"}, True),
+        ({(1, 1): "s", (1, 4): "s/A"}, False),  # rm -r B (a link in its place is no folder: see below)
+        ({(1, 1): "s", (1, 2): "s/C", (1, 3): "s/C/y", (1, 4): "s/A"}, False),  # B renamed, y with it
+        ({(1, 1): "s", (1, 2): "s/A", (1, 3): "s/A/y", (1, 4): "s/B"}, True),  # a swap
+        ({(1, 1): "s", (1, 4): "s/A", (1, 3): "s/f"}, True),  # y onto the name of a removed file
+    ],
+)
+def test_interlocked_renames_by_device_and_inode(now, interlocked):
+    found = interlocked_renames(BEFORE, now)
+    assert (found is not None) == interlocked, found
+
+
+def test_a_link_to_a_folder_is_not_a_folder(tmp_path):
+    root = tmp_path / "set"
+    (root / "A").mkdir(parents=True)
+    (root / "B").symlink_to("A")
+    (root / "C").symlink_to(tmp_path)
+    found = tree_folders(str(root))
+    assert sorted(found.values()) == [str(root).strip("/"), str(root / "A").strip("/")]
 
 
 def test_an_unreadable_or_foreign_snapshot_lists_no_folders(tmp_path):
