@@ -142,3 +142,28 @@ def test_check_refuses_object_lock_on_a_bucket_without_it(cli, bucket, locked_bu
     assert f"bucket: FAILED: ObjectLock compliance is set, but bucket {bucket} has no Object Lock;" in plain.stdout
     locked = cli("check", "-c", make_config([source], bucket=locked_bucket, extra="ObjectLock compliance"))
     assert locked.returncode == 0, locked.stdout
+
+
+def test_a_chain_is_kept_whole_while_one_of_its_diffs_is_locked(cli, s3_server, locked_bucket, make_config, tmp_path):
+    """The old chain is due to go when the new one fills the slots; its FULL's lock has expired, its DIFFs' have
+    not: retiring the FULL alone would leave DIFFs nobody can restore, so the chain stays whole."""
+    source = tmp_path / "data"
+    make_tree(source, files=5, total_bytes=20_000)
+    first = TODAY - datetime.timedelta(days=3)  # its lock (3 slots of a day) ended today at 00:00 UTC
+    phase = (first - datetime.date(1970, 1, 1)).days % 3  # so that a cycle starts on it
+    conf = make_config(
+        [source],
+        bucket=locked_bucket,
+        timing=f"Frequency 1\n    Diffs 3\n    Fulls 1\n    Phase {phase}",
+        extra="ObjectLock governance 0",
+    )
+    made = []
+    for offset in range(-3, 3):
+        (source / f"day{offset}").write_text(str(offset))
+        made.append(backup(cli, conf, day(offset)))
+    assert [r["action"] for r in made] == ["FULL", "DIFF", "DIFF", "FULL", "DIFF", "DIFF"]
+    old_chain = [r["backup_id"] for r in made[:3]]
+    last = made[-1]
+    assert last["retired"] == [] and last["locked"] == old_chain
+    assert last["after"]["restorable"] == [day(offset) for offset in range(-3, 3)]
+    assert cli("verify", "-c", conf).returncode == 0

@@ -35,6 +35,7 @@ def test_a_manifest_reads_back_as_written():
         (lambda d: {**d, "period": True}, "period is True"),
         (lambda d: {**d, "parent": 7}, "parent is 7"),
         (lambda d: {**d, "retain_until": "soon"}, "Invalid isoformat string: 'soon'"),
+        (lambda d: {**d, "day": "2026-13-01"}, "expected YYYY-MM-DD, got '2026-13-01'"),
         (lambda d: {**d, "chunks": [{**d["chunks"][0], "size": "60"}]}, "size is '60'"),
     ],
 )

@@ -11,11 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from _s3napback.catalog import chain_of
+from _s3napback.catalog import Manifest, chain_of
 from _s3napback.config import Schedule
 from _s3napback.retention import first_retirement, retained, retention_bound
 from _s3napback.schedule import (
     DIFF,
+    EPOCH,
     FULL,
     SKIP,
     chain_complete,
@@ -147,8 +148,10 @@ def test_lost_snapshot_gives_full() -> None:
 
 def test_stale_snapshot_or_missing_base_gives_full() -> None:
     schedule = Schedule(frequency=1, diffs=7, fulls=2)
-    full = fake_manifest("f", seq=1, kind=FULL, period=700, slot=0, full="f", snapshot="s1")
-    diff = fake_manifest("d", seq=2, kind=DIFF, period=701, slot=1, parent="f", full="f", snapshot="s2")
+    full = fake_manifest("f", seq=1, kind=FULL, period=700, slot=0, full="f", snapshot="s1", day=day_of(700))
+    diff = fake_manifest(
+        "d", seq=2, kind=DIFF, period=701, slot=1, parent="f", full="f", snapshot="s2", day=day_of(701)
+    )
     assert decide(schedule, 702, [full, diff], snapshot_sha256="s2").action == DIFF
     assert decide(schedule, 702, [full, diff], snapshot_sha256="s1").action == FULL  # snapshot of an older run
     missing_base = decide(schedule, 702, [diff], snapshot_sha256="s2")
@@ -179,9 +182,69 @@ def test_retention_keeps_base_of_retained_diffs() -> None:
         assert chain_of(m, sim.committed)[0].kind == FULL
 
 
-def test_retained_ignores_slots_beyond_a_shrunk_schedule() -> None:
-    old = [fake_manifest(f"b{i}", seq=i, kind=FULL, period=i, slot=i, full=f"b{i}") for i in range(1, 6)]
-    assert retained(old, Schedule(frequency=1, diffs=1, fulls=3)) == {"b1", "b2", "b5"}  # b5 is the newest
+def day_of(day: int) -> str:
+    return (EPOCH + datetime.timedelta(days=day)).isoformat()
+
+
+def test_a_shrunk_schedule_keeps_the_newest_backups() -> None:
+    """Slots are counted as the schedule is now: the stored ones (here 1..5 of 5) would keep b1 and b2."""
+    old = [fake_manifest(f"b{i}", seq=i, kind=FULL, period=i, slot=i, full=f"b{i}", day=day_of(i)) for i in range(1, 6)]
+    assert retained(old, Schedule(frequency=1, diffs=1, fulls=3)) == {"b3", "b4", "b5"}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (Schedule(frequency=1, diffs=7, fulls=4), Schedule(frequency=1, diffs=7, fulls=2)),
+        (Schedule(frequency=1, diffs=7, fulls=2), Schedule(frequency=1, diffs=5, fulls=2)),
+        (Schedule(frequency=1, diffs=1, fulls=30), Schedule(frequency=7, diffs=1, fulls=4)),
+    ],
+)
+def test_after_a_config_change_retention_keeps_the_newest_periods(before: Schedule, after: Schedule) -> None:
+    start = epoch_day(datetime.date(2026, 1, 1))
+    sim = daily(before, start, 72)
+    made = [e.made for e in sim.events if e.made is not None]
+    sim.schedule = after
+    for day in range(start + 72, start + 72 + after.frequency):
+        made += [m for m in [sim.run_day(day).made] if m is not None]
+    assert_invariants(sim)
+
+    def period(m: Manifest) -> int:
+        return period_of(after, epoch_day(datetime.date.fromisoformat(m.day)))
+
+    newest_periods = sorted({period(m) for m in made}, reverse=True)[: after.slots]
+    kept = {m.backup_id: m for m in sim.committed}
+    for p in newest_periods:  # the newest backup of each of the newest periods
+        assert max((m for m in made if period(m) == p), key=lambda m: m.seq).backup_id in kept, p
+    for m in kept.values():  # and older ones only as the base of those
+        assert period(m) in newest_periods or any(
+            m.backup_id in {a.backup_id for a in chain_of(k, sim.committed)[:-1]} for k in kept.values()
+        ), m.day
+
+
+@pytest.mark.parametrize("phase", [0, 3])
+def test_a_higher_frequency_or_another_phase_goes_on_backing_up(phase: int) -> None:
+    start = epoch_day(datetime.date(2026, 3, 1))
+    sim = daily(Schedule(frequency=1, diffs=7, fulls=2), start, 5)
+    sim.schedule = Schedule(frequency=7, diffs=4, fulls=2, phase=phase)
+    made = [sim.run_day(day).made for day in range(start + 5, start + 40)]
+    days = [m.day for m in made if m is not None]
+    assert len(days) == 5  # one per week of the 35 days
+    assert all(e.decision.error is None for e in sim.events)
+
+
+def test_a_backup_from_a_later_day_fails_the_set_until_forced() -> None:
+    sim = Simulation(Schedule(frequency=1, diffs=7, fulls=2))
+    sim.run_day(20500)  # a wrong clock, or --date in the future
+    event = sim.run_day(20400)
+    assert event.decision.action == SKIP and event.made is None
+    assert event.decision.error == (
+        f"the newest backup b00001 is from {day_of(20500)}, after today ({day_of(20400)}): if the clock is right, "
+        "back up once with force (-f) to go on; until then no backup is made"
+    )
+    forced = sim.run_day(20400, force=True)
+    assert forced.made is not None
+    assert sim.run_day(20401).made is not None  # and the days after go on as usual
 
 
 @settings(max_examples=150, deadline=None)
@@ -262,6 +325,23 @@ def test_hanoi_archive_keeps_every_backup_of_the_last_disc() -> None:
     kept = {m.backup_id for m in sim.committed}
     assert {m.backup_id for m in on_last_disc} <= kept
     assert len(kept) == 4 + 25  # the four other discs, and the archive
+
+
+@pytest.mark.parametrize("discs", [2, 4, 6])
+def test_hanoi_archive_stays_when_discs_change(discs: int) -> None:
+    schedule = Schedule(frequency=1, diffs=1, fulls=1, cycle_type="HanoiCycle", discs=3, archive_oldest_disc=True)
+    sim = daily(schedule, 20000, 40)
+    archive = {m.backup_id for m in sim.committed if m.slot == 2} - {sim.committed[-1].backup_id}
+    assert len(archive) >= 4
+    sim.schedule = Schedule(frequency=1, diffs=1, fulls=1, cycle_type="HanoiCycle", discs=discs,
+                            archive_oldest_disc=True)  # fmt: skip
+    for day in range(20040, 20060):
+        sim.run_day(day)
+    assert archive <= {m.backup_id for m in sim.committed}
+    # turning the archive off is the user's choice to let it go
+    sim.schedule = Schedule(frequency=1, diffs=1, fulls=1, cycle_type="HanoiCycle", discs=discs)
+    sim.run_day(20060)
+    assert len(sim.committed) <= discs  # one backup per disc: what was archived now goes as the discs turn
 
 
 # -- GFSCycle ------------------------------------------------------------------------------------------

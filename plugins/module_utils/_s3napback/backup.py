@@ -30,6 +30,7 @@ from .catalog import (
     Manifest,
     SetListing,
     chunk_suffix,
+    lineage,
     list_sets,
     load_set,
     set_key,
@@ -243,6 +244,8 @@ class BackupRun:
             force=self.force,
             snapshot_sha256=svn.identity if svn is not None else file_sha256(snapshot),
         )
+        if decision.error:
+            raise S3napbackError(decision.error)
         dump: t.Optional[DumpPlan] = None
         if svn is not None:
             decision, dump = self._svn_plan(backup_set, svn, decision, listing)
@@ -279,24 +282,38 @@ class BackupRun:
         committed = [*listing.committed, manifest]
         retiring, result.locked = self._unlocked(to_retire(committed, backup_set.schedule))
         for backup_id in result.locked:
-            log.info("%s: %s is due to be retired but locked; a later run retires it", backup_set.name, backup_id)
-        for old in retiring:
+            log.info(
+                "%s: %s is due to be retired but kept for an Object Lock (its own, or that of a backup built on it); "
+                "a later run retires it",
+                backup_set.name,
+                backup_id,
+            )
+        # Newest first, and never the base of one that could not go: a run stopped or failing halfway leaves
+        # whole chains behind, never DIFFs without their FULL.
+        by_id = {m.backup_id: m for m in retiring}
+        held: t.Set[str] = set()
+        for old in reversed(retiring):
+            if old.backup_id in held:
+                continue
             try:
                 self._delete_backup(listing, old.backup_id)
             except S3napbackError as exc:  # the new backup is committed all the same; the next run retries
                 warning = f"could not retire {old.backup_id} ({exc}); the next run tries again"
                 log.warning("%s: %s", backup_set.name, warning)
                 result.warnings.append(warning)
+                held.update(m.backup_id for m in lineage(old, by_id))
                 continue
-            result.retired.append(old.backup_id)
+            result.retired.insert(0, old.backup_id)
             log.info("%s: retired %s (%s, slot %d)", backup_set.name, old.backup_id, old.kind, old.slot)
         result.after = retained_summary([m for m in committed if m.backup_id not in result.retired])
 
     def _unlocked(self, retiring: t.List[Manifest]) -> t.Tuple[t.List[Manifest], t.List[str]]:
-        """Split what the policy retires into what may go now and the ids whose Object Lock still holds."""
+        """Split what the policy retires into what may go now and the ids kept for an Object Lock that still
+        holds: a locked backup's own, and those of the backups it builds on, or it could not be restored."""
         now = datetime.datetime.now(datetime.timezone.utc)
-        locked = [m.backup_id for m in retiring if locked_until(m, now)]
-        return [m for m in retiring if m.backup_id not in locked], locked
+        by_id = {m.backup_id: m for m in retiring}
+        kept = {m.backup_id for locked in retiring if locked_until(locked, now) for m in lineage(locked, by_id)}
+        return [m for m in retiring if m.backup_id not in kept], [m.backup_id for m in retiring if m.backup_id in kept]
 
     def new_manifest(
         self, backup_id: str, backup_set: BackupSet, decision: t.Any, newest: t.Optional[Manifest], **fields: t.Any

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import quote, unquote
 
 from .errors import StorageError
+from .schedule import parse_day
 
 MANIFEST_NAME = "manifest.json"
 INDEX_STEM = "index"  # the member index object: index.txt[.zst][.gpg]
@@ -116,6 +117,7 @@ class Manifest:
             _check_types(manifest, MANIFEST_TYPES)
             for chunk in manifest.objects():
                 _check_types(chunk, CHUNK_TYPES)
+            parse_day(manifest.day)  # ValueError if it is not a day: the schedule counts from it
             if manifest.retain_until is not None:
                 datetime.datetime.fromisoformat(manifest.retain_until)  # ValueError if it is not a time
             return manifest
@@ -150,6 +152,15 @@ def chunk_suffix(compression: str, encryption: str, stem: str = ".tar") -> str:
     if encryption == "gpg":
         suffix += ".gpg"
     return suffix
+
+
+def lineage(manifest: t.Optional[Manifest], by_id: t.Mapping[str, Manifest]) -> t.Iterator[Manifest]:
+    """``manifest`` and the backups it builds on, newest first, as far as ``by_id`` holds them."""
+    seen: t.Set[str] = set()
+    while manifest is not None and manifest.backup_id not in seen:
+        seen.add(manifest.backup_id)
+        yield manifest
+        manifest = by_id.get(manifest.parent) if manifest.parent else None
 
 
 def chain_of(target: Manifest, committed: t.Iterable[Manifest]) -> t.List[Manifest]:

@@ -22,7 +22,8 @@ from __future__ import annotations
 import datetime
 import typing as t
 
-from .schedule import hanoi_disc
+from .catalog import lineage
+from .schedule import hanoi_disc, period_of_backup, slot_of
 
 if t.TYPE_CHECKING:  # pragma: no cover
     from .catalog import Manifest
@@ -36,13 +37,7 @@ def retained(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Set[str]:
     points = list(_POINTS[schedule.cycle_type](committed, schedule))
     points.append(max(committed, key=lambda m: m.seq))
     by_id = {m.backup_id: m for m in committed}
-    keep: t.Set[str] = set()
-    for point in points:
-        current: t.Optional[Manifest] = point
-        while current is not None and current.backup_id not in keep:
-            keep.add(current.backup_id)
-            current = by_id.get(current.parent) if current.parent else None
-    return keep
+    return {m.backup_id for point in points for m in lineage(point, by_id)}
 
 
 def to_retire(committed: t.Sequence[Manifest], schedule: Schedule) -> t.List[Manifest]:
@@ -70,7 +65,7 @@ def first_retirement(schedule: Schedule, period: int) -> int:
 def retention_bound(schedule: Schedule, made: t.Sequence[Manifest]) -> int:
     """The most backups the policy keeps after ``made`` (one backup per period, none forced)."""
     if schedule.cycle_type == "HanoiCycle":
-        archived = sum(1 for m in made if m.slot == schedule.slots - 1) if schedule.archive_oldest_disc else 0
+        archived = sum(1 for m in made if archived_disc(m, schedule)) if schedule.archive_oldest_disc else 0
         return schedule.slots - 1 + max(1, archived)
     if schedule.cycle_type == "GFSCycle":  # each point with its chain, and the newest with its own
         return (schedule.gfs_points + 1) * schedule.cycle_length
@@ -92,16 +87,27 @@ def _newest_by(
 
 
 def _simple_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:
-    # Occupants of slots the schedule no longer has (the config shrank) are kept only while needed.
-    return _newest_by((m for m in committed if m.slot < schedule.slots), lambda m: m.slot).values()
+    # Slots as the schedule counts them now: the ones stored were counted under the config of the backup's
+    # day, and after a change (fewer Fulls, another Frequency) they would keep old backups and drop new ones.
+    return _newest_by(committed, lambda m: slot_of(schedule, period_of_backup(schedule, m))).values()
 
 
 def _hanoi_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:
-    last = schedule.slots - 1
     points = list(_simple_points(committed, schedule))
     if schedule.archive_oldest_disc:
-        points += [m for m in committed if m.slot == last]
+        points += [m for m in committed if archived_disc(m, schedule)]
     return points
+
+
+def archived_disc(manifest: Manifest, schedule: Schedule) -> bool:
+    """Whether a backup went to the archive when it was made: the last disc of the Discs of its day (stored
+    with it), so a changed Discs keeps the archive. Backups without their schedule go by today's."""
+    made_under = manifest.schedule
+    if not made_under:
+        return manifest.slot == schedule.slots - 1
+    if made_under.get("cycle_type") != "HanoiCycle" or not made_under.get("archive_oldest_disc"):
+        return False
+    return manifest.slot == (made_under.get("discs") or 1) - 1
 
 
 def _gfs_points(committed: t.Sequence[Manifest], schedule: Schedule) -> t.Iterable[Manifest]:

@@ -37,6 +37,12 @@ def period_of(schedule: Schedule, day: int) -> int:
     return (day - schedule.phase) // schedule.frequency
 
 
+def period_of_backup(schedule: Schedule, manifest: Manifest) -> int:
+    """The period of a committed backup under the schedule as it is now: the one stored in its manifest was
+    counted under the schedule of its day, which a changed Frequency or Phase makes meaningless."""
+    return period_of(schedule, epoch_day(datetime.date.fromisoformat(manifest.day)))
+
+
 def cycle_of(schedule: Schedule, period: int) -> int:
     return period // schedule.cycle_length
 
@@ -66,6 +72,7 @@ class Decision:
     slot: int
     reason: str
     parent: t.Optional[str] = None  # backup id a DIFF builds on
+    error: t.Optional[str] = None  # a SKIP that must fail the set: nothing is backed up until it is mended
 
 
 def decide(
@@ -85,18 +92,26 @@ def decide(
     period = period_of(schedule, day)
     slot = slot_of(schedule, period)
     newest = max(committed, key=lambda m: m.seq) if committed else None
+    newest_period = period_of_backup(schedule, newest) if newest is not None else None
 
     if newest is not None and not force:
-        if newest.period == period:
+        if newest_period == period:
             return Decision(SKIP, period, slot, f"already backed up in this period ({newest.backup_id})")
-        if newest.period > period:
-            return Decision(SKIP, period, slot, f"the newest backup {newest.backup_id} is from a later day; clock?")
+        if t.cast(int, newest_period) > period:
+            today = (EPOCH + datetime.timedelta(days=day)).isoformat()
+            problem = (
+                f"the newest backup {newest.backup_id} is from {newest.day}, after today ({today}): if the clock "
+                "is right, back up once with force (-f) to go on; until then no backup is made"
+            )
+            return Decision(SKIP, period, slot, problem, error=problem)
 
+    if schedule.cycle_type == "HanoiCycle":
+        return Decision(FULL, period, slot, "HanoiCycle makes fulls only")
     if schedule.cycle_length <= 1:
         return Decision(FULL, period, slot, "every backup is full (Diffs 0 or 1)")
     if newest is None:
         return Decision(FULL, period, slot, "no committed backup yet")
-    if cycle_of(schedule, newest.period) != cycle_of(schedule, period):
+    if cycle_of(schedule, t.cast(int, newest_period)) != cycle_of(schedule, period):
         reason = "first backup of a new cycle"
         if nominal_kind(schedule, period) != FULL:
             reason += " (the full's own day was missed)"

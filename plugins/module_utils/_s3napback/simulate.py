@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import typing as t
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 from .catalog import Manifest
 from .retention import to_retire
@@ -56,6 +56,7 @@ class Simulation:
                 full=backup_id if decision.action == FULL or newest is None else newest.full,
                 snapshot=f"snar-{backup_id}",
                 day=(EPOCH + datetime.timedelta(days=day)).isoformat(),
+                schedule=asdict(self.schedule),
             )
             self.committed.append(made)
             self.snapshot = made.snapshot_sha256
@@ -77,7 +78,7 @@ _TEMPLATE = Manifest(
     seq=0,
     period=0,
     slot=0,
-    day="",
+    day="1970-01-01",
     started="",
     finished="",
     parent=None,
