@@ -107,6 +107,14 @@ def test_restore_playbook(fleet, s3_server, bucket):
     )
     assert no_key.returncode == 2 and "give the backup's private key in exactly one way" in no_key.stdout
     assert not (tmp / "nowhere").exists()
+    typo = play(
+        "restore",
+        *("-e", "s3napback_restore_target=targte", "-e", f"s3napback_restore_set={source}"),
+        *("-e", f"s3napback_restore_dest={tmp / 'nowhere'}"),
+        *("-e", f"s3napback_restore_private_key_file={fleet['key_file']}"),
+    )
+    assert typo.returncode == 2, typo.stdout + typo.stderr  # it used to skip the restore and exit 0
+    assert "s3napback_restore_target: targte is neither a host nor a group of the inventory" in typo.stdout
 
     # disaster recovery: the source host's backup onto the target, the key from a file on the controller; first
     # in check mode (the plan), then for real at -vvv

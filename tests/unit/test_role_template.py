@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
+import subprocess
 import typing as t
 
 import jinja2
@@ -37,6 +39,7 @@ ENV = jinja2.Environment(  # noqa: S701 - a config file, not HTML; Ansible does 
 )
 ENV.filters["comment"] = _ansible_filters["comment"]
 ENV.filters["bool"] = _ansible_filters["bool"]
+ENV.filters["quote"] = _ansible_filters["quote"]
 
 # Directives the role renders only when their variables (or item keys) are set; StorageClass was rendered
 # at the top level before, but never in a block.
@@ -343,3 +346,48 @@ def test_cron_runs_the_backup_with_syslog_and_systemd_without() -> None:
 def test_the_log_level_reaches_syslog_also_without_a_log_file() -> None:
     config = parse(s3napback_directories=[{"path": "/etc"}], s3napback_log_file="", s3napback_log_level=0)
     assert config.log_file is None and config.log_level == 0
+
+
+def test_values_with_spaces_hashes_quotes_and_backslashes_reach_the_engine_unchanged() -> None:
+    odd = 'x y#z"q\\w'  # a space, a comment sign, a quote and a backslash
+    config = parse(
+        s3napback_diff_dir=f"/var/lib/{odd}",
+        s3napback_gpg_home=f"/etc/{odd}/gnupg",
+        s3napback_s3_prefix=f"pre#{odd}",
+        s3napback_log_file=f"/var/log/{odd}.log",
+        s3napback_metrics_file=f"/var/lib/{odd}.prom",
+        s3napback_excludes=[f"*.{odd}"],
+        s3napback_cycles=[{"name": f"c {odd}", "directories": [f"/srv/{odd}"], "excludes": [f"{odd}/*"]}],
+        s3napback_directories=[{"path": f"/data/{odd}", "excludes": [odd]}],
+        s3napback_mysql=[{"name": "shop", "defaults_file": f"/etc/{odd}.cnf"}],
+        s3napback_subversion=[{"path": f"/svn/{odd}"}],
+    )
+    assert config.diff_dir == f"/var/lib/{odd}"
+    assert config.gpg_keyring == f"/etc/{odd}/gnupg"
+    assert config.s3_prefix == f"pre#{odd}"
+    assert config.log_file == f"/var/log/{odd}.log"
+    assert config.metrics_file == f"/var/lib/{odd}.prom"
+    sets = by_name(config)
+    assert sets[f"/srv/{odd}"].cycle == f"c {odd}"
+    assert set(sets[f"/srv/{odd}"].excludes) == {f"*.{odd}", f"{odd}/*"}
+    assert set(sets[f"/data/{odd}"].excludes) == {f"*.{odd}", odd}
+    assert sets["mysql/shop"].options["defaultsfile"] == f"/etc/{odd}.cnf"
+    assert f"svn/svn/{odd}" in sets
+
+
+def test_cron_systemd_and_logrotate_quote_odd_paths() -> None:
+    command, config_path, log_file = "/opt/my tools/s3napback", "/etc/s3 n$b/100%.conf", "/var/log/my log.log"
+    values = {"s3napback_command": command, "s3napback_config_path": config_path, "s3napback_log_file": log_file}
+    with open(os.path.join(ROLE, "tasks", "schedule_cron.yml"), encoding="utf-8") as handle:
+        add, _remove = yaml.safe_load(handle)
+    job = ENV.from_string(add["ansible.builtin.cron"]["job"]).render(role_vars(**values))
+    assert "%" not in job.replace("\\%", "")  # cron would end the command at a bare %
+    words = subprocess.run(  # noqa: S603,S607 - what sh makes of the line, once cron has undone its \%
+        ["sh", "-c", 'for w in "$@"; do printf "%s\\n" "$w"; done', "sh"]
+        + shlex.split(job.replace("\\%", "%").replace(" > /dev/null", "")),
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert words == [command, "backup", "-c", config_path, "--syslog"]
+    service = render("s3napback.service.j2", **values)
+    assert 'ExecStart="/opt/my tools/s3napback" backup -c "/etc/s3 n$$b/100%%.conf"\n' in service
+    assert '\n"/var/log/my log.log" {\n' in render("logrotate.j2", **values)

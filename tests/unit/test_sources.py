@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from _s3napback.sources import mysql_dump_plan
+import os
+
+from _s3napback.sources import mysql_dump_plan, postgres_dump_plan
 
 
 def test_mysql_one_database_takes_the_option_file_first_and_no_password() -> None:
@@ -24,3 +26,12 @@ def test_mysql_socket_form_and_all_databases() -> None:
     assert argv[1] == "--socket=/run/mysqld/mysqld.sock"
     assert argv[-1] == "--all-databases"
     assert plan.state["database"] == "all" and plan.state["socket"] == "/run/mysqld/mysqld.sock"
+
+
+def test_a_dump_as_another_user_finds_runuser_with_crons_path(monkeypatch) -> None:
+    """cron runs jobs with PATH=/usr/bin:/bin; runuser is in /usr/sbin (Debian, Ubuntu, Fedora)."""
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    argv = postgres_dump_plan("app", {}).stage.argv
+    assert argv[0] in ("/usr/sbin/runuser", "/sbin/runuser") and os.access(argv[0], os.X_OK)
+    assert argv[1:4] == ["-u", "postgres", "--"]

@@ -118,7 +118,9 @@ PG_SUFFIX = {"one": ".pgdump", "all": ".sql"}
 def as_user(user: str, argv: t.List[str]) -> t.List[str]:
     """Run ``argv`` as ``user`` when we are root (the cron job); as ourselves otherwise."""
     if os.geteuid() == 0 and user != "root":
-        return ["runuser", "-u", user, "--", *argv]
+        # cron's PATH is /usr/bin:/bin, and runuser lives in /usr/sbin
+        where = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+        return [shutil.which("runuser", path=where) or "runuser", "-u", user, "--", *argv]
     return argv
 
 
