@@ -129,7 +129,8 @@ attributes:
     details:
       - Reads the catalog in the bucket and returns the backup the moment O(at) resolves to (RV(target)) and the
         chain a restore would apply (RV(chain)), with what it would download at most (RV(bytes_total)).
-      - Checks O(dest) as a real run does, but downloads no chunk, imports no key and writes nothing.
+      - Checks O(dest) as a real run does, but downloads no chunk, imports no key and writes nothing besides its
+        lines in the config's C(LogFile).
   diff_mode:
     support: none
   idempotent:
