@@ -17,8 +17,9 @@ description:
     C(s3napback verify) does, and gives each set a status, with every problem in one line naming its object.
     A backup is good when it and every backup its chain needs pass the checks.
   - Set statuses, from the worst, V(missing) (no committed backup at all), V(broken) (a committed backup misses
-    an object, has one of the wrong size or checksum, or misses a backup of its chain), V(stale) (the newest good
-    backup is older than O(stale_hours)), V(ok). RV(status) is the worst of them.
+    an object, has one of the wrong size or checksum, or misses a backup of its chain, or a manifest of the set
+    cannot be read), V(stale) (the newest good backup is older than O(stale_hours)), V(ok). RV(status) is the
+    worst of them.
   - Reads only; never changes anything, in the bucket or on the host.
 author:
   - s3napback contributors (@s3napback)
@@ -341,11 +342,11 @@ from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.cli
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.config import load_config
 from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.inventory import (
     describe_set,
-    load,
+    load_or_problem,
     now_utc,
     set_names,
 )
-from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.verify import verify_set
+from ansible_collections.s3napback.s3napback.plugins.module_utils._s3napback.verify import verify_named_set
 
 # The host's status is its worst set's, in this order.
 SEVERITY = ("ok", "unchecked", "stale", "broken", "missing")
@@ -363,14 +364,15 @@ def report_sets(params: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     now = now_utc()
     reports = []
     for name in names:
-        listing = load(store, config.s3_prefix, host, name)
         if params["verify"] == "none":
+            listing, problem = load_or_problem(store, config.s3_prefix, host, name)
             report = describe_set(listing, host, name, now)
-            report.update(status="unchecked", level="none", problems=[])
+            problems = [problem] if problem else []  # a manifest that cannot be read: broken without looking further
+            report.update(status="broken" if problem else "unchecked", level="none", problems=problems)
         else:
-            report = verify_set(
+            report = verify_named_set(
                 store,
-                listing,
+                config.s3_prefix,
                 host,
                 name,
                 level=params["verify"],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
 import socket
 import ssl
@@ -35,6 +36,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list = []
         self.logins: list = []
+        self.password = SMTP_PASSWORD.encode()
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content, policy=policy.default)))
@@ -42,7 +44,7 @@ class Inbox:
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         self.logins.append((auth_data.login, auth_data.password))
-        return AuthResult(success=(auth_data.login, auth_data.password) == (b"backup", SMTP_PASSWORD.encode()))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"backup", self.password))
 
 
 def free_port() -> int:
@@ -333,3 +335,65 @@ def test_a_heartbeat_url_with_user_and_password_sends_them_and_never_shows_them(
     log = (tmp_path / "s3napback.log").read_text()
     assert f"heartbeat (start) to 127.0.0.1:{closed} failed" in log
     assert HEARTBEAT_TOKEN not in log + done.stderr + failed.stderr + done.stdout + failed.stdout
+
+
+def test_odd_values_in_the_report_settings_never_cost_the_backup_or_its_report(
+    cli, make_config, tmp_path, smtp, monitor, s3_server, bucket
+):
+    """Found by an audit: a HeartbeatUrl with a query (healthchecks' ?create=1) sent the failure ping to the
+    success URL; a non-ASCII SMTP password ended the run in an internal error (quoting a character of it); a
+    metrics file with a damaged byte stopped every later run; a set whose listing failed lost its backup-age
+    series (so an alert on it could never fire); a LogFile in a missing folder refused the run."""
+    inbox, smtp_port = smtp
+    pings, url = monitor
+    source = tmp_path / "data"
+    make_tree(source, files=2, total_bytes=5_000)
+    conf = notify_conf(make_config, tmp_path, [source], smtp_port, url + "?create=1")
+    password = "P\u00e4sswort-\u00df-7f3a"
+    (tmp_path / "smtp-credentials").write_text(f"user=backup\npassword={password}\n")
+    inbox.password = password.encode()
+    (tmp_path / "metrics.prom").write_bytes(b"# damaged \xff\xfe\n")
+    cli("backup", "-c", conf, "--date", "2026-03-02", check=True)
+    assert [path for path, _body in pings] == [
+        f"/ping/{HEARTBEAT_TOKEN}/start?create=1",
+        f"/ping/{HEARTBEAT_TOKEN}?create=1",
+    ]
+    [(_to, mail)] = inbox.messages
+    assert mail["Subject"].startswith("s3napback on test-host: OK")
+    age = ("s3napback_set_last_backup_timestamp_seconds", str(source))
+    backed_up = metric_samples(tmp_path / "metrics.prom")[age]
+
+    # a damaged manifest fails the set at its listing: the failure goes to /fail, the age series stays
+    client = s3_server.client()
+    [manifest] = [
+        o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"] if o["Key"].endswith("manifest.json")
+    ]
+    client.put_object(Bucket=bucket, Key=manifest, Body=b"{not json")
+    failed = cli("backup", "-c", conf, "--date", "2026-03-03")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr
+    assert pings[-1][0] == f"/ping/{HEARTBEAT_TOKEN}/fail?create=1"
+    assert inbox.messages[-1][1]["Subject"].startswith("s3napback on test-host: FAILED (1 of 1 sets)")
+    samples = metric_samples(tmp_path / "metrics.prom")
+    assert samples[("s3napback_set_last_run_success", str(source))] == 0.0 and samples[age] == backed_up
+    assert "ERROR run FAILED: s3napback on test-host: FAILED" in (tmp_path / "s3napback.log").read_text()
+    assert password not in failed.stderr + failed.stdout + (tmp_path / "s3napback.log").read_text()
+
+    # a LogFile that cannot be opened: one warning, the run goes on; check names it
+    with open(conf) as handle:
+        text = handle.read().replace(f"LogFile {tmp_path / 's3napback.log'}", f"LogFile {tmp_path / 'gone' / 'x.log'}")
+    with open(conf, "w") as handle:
+        handle.write(text)
+    client.delete_object(Bucket=bucket, Key=manifest)
+    made = cli("backup", "-c", conf, "--date", "2026-03-04", check=True)
+    assert f"LogFile {tmp_path / 'gone' / 'x.log'}: cannot open it (No such file or directory)" in made.stderr
+    check = cli("check", "-c", conf, "--json")
+    [log_check] = [c for c in json.loads(check.stdout) if c["name"] == "LogFile"]
+    assert not log_check["ok"] and "its folder does not exist" in log_check["detail"]
+
+    # a GpgKeyring that is not there fails the run, and the run's report says so
+    with open(conf, "w") as handle:
+        handle.write(re.sub(r"(?m)^GpgKeyring .*$", f"GpgKeyring {tmp_path / 'no-keyring'}", text))
+    missing_keyring = cli("backup", "-c", conf, "--date", "2026-03-05")
+    assert missing_keyring.returncode == 7, missing_keyring.stderr
+    assert pings[-1][0] == f"/ping/{HEARTBEAT_TOKEN}/fail?create=1"
+    assert str(tmp_path / "no-keyring") in inbox.messages[-1][1]["Subject"]

@@ -126,6 +126,44 @@ def test_verify_reports_missing_objects_stale_sets_and_sets_without_backups(
     assert any(os.path.basename(full_chunk) in p and "missing" in p for p in report["problems"])
 
 
+def test_verify_and_list_report_every_set_when_one_manifest_cannot_be_read(
+    cli, tmp_path, s3_server, bucket, gpg_keys, data, conf
+):
+    """An unreadable manifest used to stop verify and list for every set, with one line and nothing else."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "f").write_text("f")
+    with open(conf, "a") as handle:
+        handle.write(f"<Directory {other}>\n  Frequency 1\n  Diffs 7\n  Fulls 2\n</Directory>\n")
+    for day in ("2026-01-05", "2026-01-06", "2026-01-07"):
+        (other / "f").write_text(day)
+        cli("backup", "-c", conf, "--date", day, check=True)
+    client = s3_server.client()
+    listing = client.list_objects_v2(Bucket=bucket)["Contents"]
+    manifests = {  # key -> (set, kind)
+        o["Key"]: (m["set"], m["kind"])
+        for o in listing
+        if o["Key"].endswith("/manifest.json")
+        for m in [json.loads(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())]
+    }
+    [broken] = [k for k, (name, kind) in manifests.items() if name == data and kind == "FULL"]
+    client.put_object(Bucket=bucket, Key=broken, Body=b"{not json")
+    result = cli("verify", "-c", conf, "--json")
+    assert result.returncode == 1, result.stderr
+    reports = {r["set"]: r for r in json.loads(result.stdout)}
+    assert reports[str(other)]["status"] == "ok"
+    assert reports[data]["status"] == "broken" and "unreadable manifest" in reports[data]["problems"][0]
+    listed = cli("list", "-c", conf)
+    assert listed.returncode == 1 and f"{data}:\n  cannot be listed: " in listed.stdout
+    assert "  restorable to 3 moments, from " in listed.stdout  # the other set is listed all the same
+
+    # a DIFF whose base is gone: the later DIFFs name that same missing link, said once
+    middle = min(k for k, (name, kind) in manifests.items() if name == str(other) and kind == "DIFF")
+    client.delete_object(Bucket=bucket, Key=middle)
+    [report] = json.loads(cli("verify", "-c", conf, "--set", str(other), "--json").stdout)
+    assert report["status"] == "broken" and len(report["problems"]) == len(set(report["problems"])) == 1
+
+
 def test_verify_with_the_private_key_reads_every_archive(
     cli, tmp_path, s3_server, bucket, gpg_keys, gpg_keypair_factory, data, conf
 ):

@@ -616,6 +616,11 @@ def test_other_global_values(monkeypatch: pytest.MonkeyPatch) -> None:
         ("S3Endpoint http://[::1", r"S3Endpoint expects a URL, and this one cannot be read: Invalid IPv6 URL$"),
         ("HeartbeatUrl https://hc.example:port/x", r"HeartbeatUrl expects a URL, and this one cannot be read: Port"),
         ("HeartbeatUrl https:///x", r"HeartbeatUrl expects a URL starting with http:// or https:// and a host$"),
+        (
+            "HeartbeatUrl https://hc.example/ping/T\u00d6KEN",
+            r"HeartbeatUrl holds characters a URL cannot carry as they are \(non-ASCII or control ones\); "
+            r"percent-encode them$",
+        ),
         ("HostName a/b", r"HostName expects a non-empty name without '/'"),
         ("Bucket", r"Bucket expects one value \(NAME\), got 0$"),
     ],

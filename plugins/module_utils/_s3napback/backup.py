@@ -153,12 +153,13 @@ class BackupRun:
         self.store = store or S3Store(store_settings(config))
         self.show_progress = show_progress
         self.fingerprints: t.List[str] = []
-        self.keyring = Keyring.from_config(config.gpg_keyring) if config.encryption == "gpg" else None
+        self.keyring: t.Optional[Keyring] = None  # by preflight(): a keyring that is not there is a failed run
 
     # -- preflight ------------------------------------------------------------------------------------------
     def preflight(self) -> None:
         """Fail early, once, on what would fail every set: the keys, the bucket, the snapshot folder."""
-        if self.keyring is not None:
+        if self.config.encryption == "gpg":
+            self.keyring = Keyring.from_config(self.config.gpg_keyring)
             self.fingerprints = usable_recipients(self.keyring, self.config.gpg_recipients)
         self.store.check_bucket()
         if not self.test:

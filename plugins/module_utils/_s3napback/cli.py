@@ -21,7 +21,7 @@ from . import __version__
 from .backup import BackupRun, open_store
 from .config import Config, load_config
 from .errors import ConfigError, OutputError, S3napbackError, Terminated, stop_reason
-from .inventory import describe_set, load, now_utc, set_names
+from .inventory import describe_set, load_or_problem, now_utc, set_names
 from .planner import plan_lines, plan_set
 from .preflight import run_checks
 from .progress import human
@@ -29,7 +29,7 @@ from .report import describe
 from .restore import RestoreResult, restore_set
 from .s3 import S3Store
 from .schedule import parse_day as schedule_day
-from .verify import verify_set
+from .verify import verify_named_set
 
 log = logging.getLogger("s3napback")
 
@@ -190,6 +190,7 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool =
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if debug else logging.WARNING)
     console.setFormatter(logging.Formatter("s3napback: %(levelname)s: %(message)s"))
+    console.addFilter(lambda record: not getattr(record, "logs_only", False))  # said on the terminal otherwise
     root.addHandler(console)
     # botocore logs request bodies and headers at debug level: never let it reach a handler
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
@@ -199,11 +200,14 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool =
     if config is not None and config.log_file:
         try:
             handler = LogFileHandler(config.log_file)
-        except OSError as exc:
-            raise ConfigError(f"{config.source}: LogFile {config.log_file}: cannot open it: {exc.strerror}") from None
-        handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
-        handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
-        root.addHandler(handler)
+        except OSError as exc:  # as for a LogFile that stops taking lines: said once, and the run goes on
+            logging.getLogger(__name__).warning(
+                "LogFile %s: cannot open it (%s); this run logs to standard error only", config.log_file, exc.strerror
+            )
+        else:
+            handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
+            handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
+            root.addHandler(handler)
     if syslog and os.path.exists(SYSLOG_ADDRESS):
         system = SyslogHandler(address=SYSLOG_ADDRESS)
         system.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO) if config else logging.INFO)
@@ -233,7 +237,11 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config)
     host, names = _host_sets(args, config, store)
     now = now_utc()
-    sets = [describe_set(load(store, config.s3_prefix, host, name), host, name, now) for name in names]
+    sets = []
+    for name in names:
+        listing, problem = load_or_problem(store, config.s3_prefix, host, name)
+        sets.append({**describe_set(listing, host, name, now), "problem": problem})
+    status = 1 if any(info["problem"] for info in sets) else 0
     if args.json:
         rows = [row for info in sets for row in info["backups"]]
         rows += [
@@ -241,8 +249,11 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             for info in sets
             for backup_id in info["incomplete"]
         ]
+        rows += [
+            {"host": host, "set": i["set"], "kind": "UNREADABLE", "error": i["problem"]} for i in sets if i["problem"]
+        ]
         say(json.dumps(rows, indent=1))
-        return 0
+        return status
     say(f"host {host}")
     say(
         f"{'BACKUP':<28} {'KIND':<4} {'BASE':<28} {'SLOT':>4} {'FINISHED':<20} {'AGE':>7} "
@@ -250,6 +261,9 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     )
     for info in sets:
         say(f"{info['set']}:")
+        if info["problem"]:
+            say(f"  cannot be listed: {info['problem']}")
+            continue
         for row in info["backups"]:
             note = "" if row["restorable"] else "  (not restorable: its chain is incomplete)"
             say(
@@ -264,7 +278,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             say(f"  restorable to {len(moments)} moments, from {moments[0]['finished']} to {moments[-1]['finished']}")
         else:
             say("  nothing restorable")
-    return 0
+    return status
 
 
 def _age(hours: t.Optional[float]) -> str:
@@ -279,9 +293,9 @@ def cmd_verify(args: argparse.Namespace, config: Config) -> int:
     level = "archive" if args.gnupghome else "data" if args.read_data else "objects"
     now = now_utc()
     reports = [
-        verify_set(
+        verify_named_set(
             store,
-            load(store, config.s3_prefix, host, name),
+            config.s3_prefix,
             host,
             name,
             level=level,

@@ -883,6 +883,9 @@ class _Parser:
             raise self.error(f"{name} expects a URL, and this one cannot be read: {exc}") from None
         if parsed.scheme.lower() not in ("http", "https") or not parsed.hostname:
             raise self.error(f"{name} expects a URL starting with http:// or https:// and a host")
+        if not url.isascii() or any(c.isspace() or not c.isprintable() for c in url):  # (not shown: a token)
+            raise self.error(f"{name} holds characters a URL cannot carry as they are (non-ASCII or control ones); "
+                             "percent-encode them")  # fmt: skip
         return url
 
     def g_metricsfile(self, name: str, args: t.List[str]) -> None:

@@ -25,9 +25,10 @@ SUFFIXES = {"start": "/start", "success": "", "failure": "/fail"}
 
 def ping(url: str, event: str, body: str = "", timeout: float = TIMEOUT) -> bool:
     """POST ``body`` to the URL for ``event`` (start, success, failure); False (logged) when it failed."""
-    target = urlparse(url + SUFFIXES[event])
+    target = urlparse(url)
     host = target.hostname or "?"  # never the user:password@ part: it is a secret too
-    path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+    # the suffix goes on the path: healthchecks' own URLs may carry a query (?create=1, ?rid=...)
+    path = ((target.path.rstrip("/") + SUFFIXES[event]) or "/") + (f"?{target.query}" if target.query else "")
     headers = {"User-Agent": "s3napback"}
     if target.username is not None:
         credentials = f"{unquote(target.username)}:{unquote(target.password or '')}".encode()
@@ -47,7 +48,7 @@ def ping(url: str, event: str, body: str = "", timeout: float = TIMEOUT) -> bool
     try:
         connection.request("POST", path, body=body.encode()[:10000], headers=headers)
         status = connection.getresponse().status
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, http.client.HTTPException, UnicodeError) as exc:
         log.warning("heartbeat (%s) to %s failed: %s", event, host, exc)
         return False
     finally:

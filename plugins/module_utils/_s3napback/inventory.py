@@ -66,6 +66,15 @@ def load(store: t.Any, prefix: str, host: str, name: str) -> SetListing:
     return load_set(store, set_prefix(prefix, host, name))
 
 
+def load_or_problem(store: t.Any, prefix: str, host: str, name: str) -> t.Tuple[SetListing, t.Optional[str]]:
+    """A set's listing, or an empty one and why it could not be read (an unreadable manifest, say): a report
+    over many sets names the one that is broken and goes on with the others."""
+    try:
+        return load(store, prefix, host, name), None
+    except S3napbackError as exc:
+        return SetListing(set_prefix(prefix, host, name), [], {}, {}), str(exc)
+
+
 def describe_set(listing: SetListing, host: str, name: str, now: datetime.datetime) -> t.Dict[str, t.Any]:
     """One set: its backups (oldest first), the moments it can be restored to, and failed runs' leftovers."""
     rows = [backup_row(m, listing, host, now) for m in sorted(listing.committed, key=lambda m: m.seq)]

@@ -9,6 +9,7 @@ password comes from ``SmtpCredentialsFile`` and is never logged: smtplib's debug
 
 from __future__ import annotations
 
+import base64
 import email.message
 import email.policy
 import email.utils
@@ -65,7 +66,7 @@ def _send_smtp(config: Config, message: email.message.EmailMessage) -> None:
                 server.starttls(context=ssl.create_default_context())
             if config.smtp_credentials_file:
                 login = read_credentials(config.smtp_credentials_file, ("user", "password"), "SmtpCredentialsFile")
-                server.login(login["user"], login["password"])
+                _login(server, login["user"], login["password"])
             server.send_message(message)
     except smtplib.SMTPAuthenticationError:
         raise S3napbackError(f"{where} refused the user and password of SmtpCredentialsFile") from None
@@ -75,13 +76,30 @@ def _send_smtp(config: Config, message: email.message.EmailMessage) -> None:
         raise S3napbackError(f"{where}: {type(exc).__name__}: {exc}") from None
 
 
+def _login(server: smtplib.SMTP, user: str, password: str) -> None:
+    """smtplib's login sends ASCII alone (a UnicodeEncodeError that quotes the password otherwise); AUTH PLAIN
+    carries UTF-8 (RFC 4616), so a user or password beyond ASCII goes that way."""
+    if user.isascii() and password.isascii():
+        server.login(user, password)
+        return
+    server.ehlo_or_helo_if_needed()
+    if "PLAIN" not in server.esmtp_features.get("auth", "").upper().split():
+        raise S3napbackError("the SMTP server does not offer AUTH PLAIN, which a user or password beyond ASCII needs")
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode("ascii")
+    code, answer = server.docmd("AUTH", "PLAIN " + token)
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, answer)
+
+
 def _send_sendmail(message: email.message.EmailMessage) -> None:
     # cron's PATH lacks /usr/sbin, where every MTA puts its sendmail
     sendmail = shutil.which("sendmail") or "/usr/sbin/sendmail"
     try:
         done = subprocess.run(  # noqa: S603
-            [sendmail, "-t", "-oi"], input=message.as_bytes(), capture_output=True, check=False
+            [sendmail, "-t", "-oi"], input=message.as_bytes(), capture_output=True, check=False, timeout=SMTP_TIMEOUT
         )
+    except subprocess.TimeoutExpired:
+        raise S3napbackError(f"{sendmail} did not end within {SMTP_TIMEOUT} s; check the mail transfer agent") from None
     except OSError as exc:
         raise S3napbackError(
             f"cannot run {sendmail} ({exc.strerror}); install a mail transfer agent or set SmtpServer"

@@ -70,15 +70,21 @@ def render(host: str, results: t.Sequence[SetResult], ok: bool, ended: float, pr
     labels = f'host="{_label(host)}"'
     samples["s3napback_run_success"].append(f"{{{labels}}} {1 if ok else 0}")
     samples["s3napback_run_timestamp_seconds"].append(f"{{{labels}}} {_number(ended)}")
-    ran = {r.set for r in results}
-    for line in previous.splitlines():  # carry over the sets this run did not reach
+    ran = {_label(r.set) for r in results}
+    before: t.Dict[t.Tuple[str, str], str] = {}
+    for line in previous.splitlines():
         match = _SAMPLE.match(line)
-        if match and match.group(2) not in {_label(s) for s in ran} and match.group(1) in samples:
-            samples[match.group(1)].append(line[len(match.group(1)) :])
+        if match and match.group(1) in samples:
+            before[(match.group(1), match.group(2))] = line[len(match.group(1)) :]
+    for (name, set_label), sample in before.items():  # carry over the sets this run did not reach
+        if set_label not in ran:
+            samples[name].append(sample)
     for result in results:
         for name, value in set_samples(result, ended).items():
             if value is not None:
                 samples[name].append(f'{{{labels},set="{_label(result.set)}"}} {_number(value)}')
+            elif (name, _label(result.set)) in before:  # what a failed run could not learn: as it was, so an
+                samples[name].append(before[(name, _label(result.set))])  # alert on the backup's age still fires
     lines = []
     for name, (kind, text) in HELP.items():
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
@@ -89,7 +95,7 @@ def render(host: str, results: t.Sequence[SetResult], ok: bool, ended: float, pr
 def write(path: str, host: str, results: t.Sequence[SetResult], ok: bool, ended: float) -> None:
     """Write the metrics file atomically (OSError when the folder is not writable)."""
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8", errors="replace") as handle:  # damaged: its lines are dropped below
             previous = handle.read()
     except OSError:
         previous = ""

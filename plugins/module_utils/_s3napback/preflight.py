@@ -71,6 +71,16 @@ def check_diff_dir(config: Config) -> Check:
     return Check("DiffDir", True, diff_dir)
 
 
+def check_log_file(path: str) -> Check:
+    """A LogFile a run cannot open costs the log, not the backup: the run warns and goes on, check names it."""
+    where = path if os.path.exists(path) else os.path.dirname(path) or "."
+    if not os.path.isdir(os.path.dirname(path) or "."):
+        return Check("LogFile", False, f"{path}: its folder does not exist; make it")
+    if not os.access(where, os.W_OK):
+        return Check("LogFile", False, f"{path}: not writable by this user")
+    return Check("LogFile", True, path)
+
+
 def check_keys(config: Config) -> Check:
     if config.encryption != "gpg":
         return Check("recipient keys", True, "Encryption none: backups are NOT encrypted")
@@ -162,6 +172,8 @@ def run_checks(config: Config, *, store: t.Any = None, config_only: bool = False
         return checks
     checks += check_tools(config)
     checks.append(check_diff_dir(config))
+    if config.log_file:
+        checks.append(check_log_file(config.log_file))
     checks.append(check_keys(config))
     checks += check_sources(config)
     if store is None:

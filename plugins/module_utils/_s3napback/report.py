@@ -61,27 +61,29 @@ class RunReport:
         self.started = time.time()
 
     def start(self) -> None:
-        if self.config.heartbeat_url:
-            heartbeat.ping(self.config.heartbeat_url, "start", f"s3napback on {self.config.host_name} started")
+        url, said = self.config.heartbeat_url, f"s3napback on {self.config.host_name} started"
+        if url:
+            _deliver("ping the heartbeat", lambda: heartbeat.ping(url, "start", said))
 
     def finish(self, results: t.Sequence[SetResult], error: t.Optional[str] = None) -> None:
         ended = time.time()
         failed = [r for r in results if r.action == "FAILED"]
         ok = error is None and not failed
         subject, body = self.summary(results, error, ok, ended)
-        log.info("run %s: %s", "succeeded" if ok else "FAILED", subject)
-        if self.config.metrics_file:
-            try:
-                metrics.write(self.config.metrics_file, self.config.host_name, results, ok, ended)
-            except OSError as exc:
-                log.warning("could not write MetricsFile %s: %s", self.config.metrics_file, exc.strerror)
-        if self.config.heartbeat_url:
-            heartbeat.ping(self.config.heartbeat_url, "success" if ok else "failure", f"{subject}\n\n{body}")
-        if self.config.notify_email and (self.config.notify_on == "always" or not ok):
-            try:
-                mail.send(self.config, mail.compose(self.config, subject, body))
-            except S3napbackError as exc:
-                log.warning("could not send the report mail to %s: %s", ", ".join(self.config.notify_email), exc)
+        if ok:
+            log.info("run succeeded: %s", subject)
+        else:  # at ERROR, so a LogFile or syslog at LogLevel error hears of it too (the terminal has had it)
+            log.error("run FAILED: %s", subject, extra={"logs_only": True})
+        config = self.config
+        if config.metrics_file:
+            path = config.metrics_file
+            _deliver(f"write MetricsFile {path}", lambda: metrics.write(path, config.host_name, results, ok, ended))
+        if config.heartbeat_url:
+            url, event = config.heartbeat_url, "success" if ok else "failure"
+            _deliver("ping the heartbeat", lambda: heartbeat.ping(url, event, f"{subject}\n\n{body}"))
+        if config.notify_email and (config.notify_on == "always" or not ok):
+            where = ", ".join(config.notify_email)
+            _deliver(f"send the report mail to {where}", lambda: mail.send(config, mail.compose(config, subject, body)))
 
     def summary(
         self, results: t.Sequence[SetResult], error: t.Optional[str], ok: bool, ended: float
@@ -119,3 +121,15 @@ class RunReport:
         if kept:
             lines += ["", "Restorable moments after the run:", *kept]
         return subject, "\n".join(lines) + "\n"
+
+
+def _deliver(what: str, send: t.Callable[[], object]) -> None:
+    """One report channel: whatever goes wrong in it is a warning, never the backup's failure."""
+    try:
+        send()
+    except S3napbackError as exc:
+        log.warning("could not %s: %s", what, exc)
+    except OSError as exc:
+        log.warning("could not %s: %s", what, exc.strerror or exc)
+    except Exception as exc:  # an odd value met somewhere deep; its text may quote a secret, so only its kind
+        log.warning("could not %s: %s", what, type(exc).__name__)

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .catalog import Chunk, Manifest, SetListing, chain_of
 from .chunks import Progress
 from .errors import S3napbackError
-from .inventory import age_hours, describe_set, parse_utc
+from .inventory import age_hours, describe_set, load_or_problem, parse_utc
 from .pipeline import Stage
 from .restore import Restorer, check_object
 
@@ -109,7 +109,8 @@ def verify_set(
     last_good = good[-1] if good else None
     report.update(
         level=level,
-        problems=[p for manifest in ordered for p in problems.get(manifest.backup_id, [])],
+        # (each backup after a missing link names that same link: said once)
+        problems=list(dict.fromkeys(p for manifest in ordered for p in problems.get(manifest.backup_id, []))),
         good=[m.backup_id for m in good],
         last_good=last_good.backup_id if last_good else None,
         last_good_finished=last_good.finished if last_good else None,
@@ -131,6 +132,15 @@ def verify_set(
         )
     else:
         report["status"] = "ok"
+    return report
+
+
+def verify_named_set(store: t.Any, prefix: str, host: str, name: str, **options: t.Any) -> t.Dict[str, t.Any]:
+    """verify_set for a set named in the bucket; one that cannot be listed is ``broken``, with the reason."""
+    listing, problem = load_or_problem(store, prefix, host, name)
+    report = verify_set(store, listing, host, name, **options)
+    if problem is not None:
+        report.update(status="broken", problems=[problem])
     return report
 
 
