@@ -290,7 +290,17 @@ sets:
       type: int
       sample: 10485760
     incomplete:
-      description: Folders of failed runs (without a manifest), which the next backup removes.
+      description:
+        - Folders without a manifest. Those of failed runs are removed by the next backup; those in RV(sets[].lost)
+          are kept.
+      returned: always
+      type: list
+      elements: str
+      sample: []
+    lost:
+      description:
+        - Of RV(sets[].incomplete), the backups that committed backups build on - their manifest was deleted or
+          damaged, so the backups built on them cannot be restored. They are never removed automatically.
       returned: always
       type: list
       elements: str

@@ -273,3 +273,27 @@ def test_hostile_members_never_write_outside_the_destination(
     assert not (destination.parent / "escape-dotdot.txt").exists()
     for dirpath, _dirs, files in os.walk(tmp_path):
         assert "escape-dotdot.txt" not in files or str(dirpath).startswith(str(destination)), dirpath
+
+
+def test_a_lost_manifest_in_a_chain_is_named_and_its_objects_kept(cli, s3_server, bucket, data, conf):
+    """A folder without a manifest that a committed DIFF builds on is no failed run's: the next backup used to
+    delete it as one, and its mail said OK."""
+    for day in ("2026-01-05", "2026-01-06", "2026-01-07"):
+        with open(os.path.join(data, "file00.bin"), "ab") as handle:
+            handle.write(day.encode())
+        cli("backup", "-c", conf, "--date", day, check=True)
+    client = s3_server.client()
+    first_diff = min(k for k in keys_of(client, bucket) if "-diff/" in k and k.endswith("/manifest.json"))
+    folder = first_diff.rsplit("/", 1)[0] + "/"
+    client.delete_object(Bucket=bucket, Key=first_diff)
+    lost_id = folder.rstrip("/").rsplit("/", 1)[-1]
+    listed = cli("list", "-c", conf).stdout
+    assert f"{lost_id:<28} (its manifest is lost: the backups built on it cannot be restored; kept)" in listed
+    [result] = json.loads(cli("backup", "-c", conf, "--date", "2026-01-08", "--json", check=True).stdout)
+    assert result["leftovers_removed"] == []
+    assert any(lost_id in warning and "lost its manifest" in warning for warning in result["warnings"])
+    assert any(k.startswith(folder) and "/chunk-" in k for k in keys_of(client, bucket))
+
+
+def keys_of(client, bucket):
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])

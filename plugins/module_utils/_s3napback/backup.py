@@ -231,9 +231,16 @@ class BackupRun:
         listing = load_set(self.store, prefix)
         newest = listing.newest()
         result.newest_finished = newest.finished if newest else None
-        if listing.leftovers:
+        for backup_id in sorted(listing.lost_manifests()):
+            warning = (
+                f"{backup_id} has lost its manifest, and the backups built on it cannot be restored; its objects are "
+                "kept (remove them once a new FULL has replaced that chain)"
+            )
+            log.warning("%s: %s", backup_set.name, warning)
+            result.warnings.append(warning)
+        if set(listing.leftovers) - listing.lost_manifests():
             if self.test:  # what a real run would remove
-                result.leftovers_removed = sorted(listing.leftovers)
+                result.leftovers_removed = sorted(set(listing.leftovers) - listing.lost_manifests())
             else:
                 self._remove_leftovers(listing, result)
         snapshot = self.snapshot_path(backup_set)
@@ -605,8 +612,12 @@ class BackupRun:
             result.warnings.append(warning)
 
     def _remove_leftovers(self, listing: SetListing, result: SetResult) -> None:
-        """Folders without a manifest are failed runs (we hold the host's lock, so none is in progress)."""
+        """Folders without a manifest are failed runs (we hold the host's lock, so none is in progress), unless
+        a committed backup builds on them."""
+        lost = listing.lost_manifests()
         for backup_id, keys in sorted(listing.leftovers.items()):
+            if backup_id in lost:
+                continue
             self.store.delete(keys, all_versions=self.versioned)
             result.leftovers_removed.append(backup_id)
             log.info("%s: removed %d objects left by the failed run %s", listing.prefix, len(keys), backup_id)

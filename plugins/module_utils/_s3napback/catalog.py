@@ -191,6 +191,12 @@ class SetListing:
     def newest(self) -> t.Optional[Manifest]:
         return max(self.committed, key=lambda m: m.seq) if self.committed else None
 
+    def lost_manifests(self) -> t.Set[str]:
+        """Folders without a manifest that committed backups build on: not a failed run's leftovers but a
+        backup whose manifest was deleted. Its chunks may still be worth something: they are never removed."""
+        referenced = {m.parent for m in self.committed if m.parent} | {m.full for m in self.committed}
+        return set(self.leftovers) & referenced
+
 
 def load_set(store: t.Any, prefix: str) -> SetListing:
     """List one set's folder in the bucket and read its manifests."""

@@ -272,7 +272,10 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
                 f"{human(row['bytes_stored']):>10} {row['chunks']:>6}{note}"
             )
         for backup_id in info["incomplete"]:
-            say(f"{backup_id:<28} (incomplete: no manifest; removed by the next backup)")
+            if backup_id in info["lost"]:
+                say(f"{backup_id:<28} (its manifest is lost: the backups built on it cannot be restored; kept)")
+            else:
+                say(f"{backup_id:<28} (incomplete: no manifest; removed by the next backup)")
         moments = info["restorable"]
         if moments:
             say(f"  restorable to {len(moments)} moments, from {moments[0]['finished']} to {moments[-1]['finished']}")

@@ -91,6 +91,7 @@ def describe_set(listing: SetListing, host: str, name: str, now: datetime.dateti
         "newest_age_hours": newest["age_hours"] if newest else None,
         "bytes_stored": sum(r["bytes_stored"] for r in rows),
         "incomplete": sorted(listing.leftovers),
+        "lost": sorted(listing.lost_manifests()),  # of those, the ones committed backups build on
     }
 
 
