@@ -53,6 +53,14 @@ def test_metrics_escape_labels_and_carry_over_sets_this_run_did_not_reach() -> N
     assert parsed[("s3napback_set_last_run_success", odd)] == 1 and parsed[("s3napback_run_success", None)] == 1
     assert parsed[("s3napback_set_restorable_backups", "/etc")] == 1  # carried over, untouched
     assert parsed[("s3napback_set_last_backup_timestamp_seconds", "/etc")] == 1767225600.0
+    # /etc taken out of the config: its series go (a SubversionDir's repositories stay with their folder)
+    third = metrics.render("h1", [], ok=True, ended=1767398400, previous=second, configured=[odd, "/var"])
+    assert not [key for key in samples(third) if key[1] == "/etc"]
+    assert samples(third)[("s3napback_set_last_run_success", odd)] == 1
+    repo = metrics.render("h1", [SetResult(set="svn/srv/svn/a", action="SKIP")], ok=True, ended=1, previous="")
+    assert ("s3napback_set_last_run_success", "svn/srv/svn/a") in samples(
+        metrics.render("h1", [], ok=True, ended=2, previous=repo, configured=["svn/srv/svn"])
+    )
 
 
 def test_a_monitor_that_never_answers_costs_only_the_timeout() -> None:

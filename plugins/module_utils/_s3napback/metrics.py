@@ -65,7 +65,17 @@ def set_samples(result: SetResult, ended: float) -> t.Dict[str, t.Optional[float
     }
 
 
-def render(host: str, results: t.Sequence[SetResult], ok: bool, ended: float, previous: str = "") -> str:
+def render(
+    host: str,
+    results: t.Sequence[SetResult],
+    ok: bool,
+    ended: float,
+    previous: str = "",
+    configured: t.Optional[t.Sequence[str]] = None,
+) -> str:
+    """The file's text. Sets of ``previous`` this run did not reach are carried over while ``configured`` (when
+    given) still names them, or a folder of them (a SubversionDir's repositories): a set taken out of the config
+    must not keep an alert on its age firing for ever."""
     samples: t.Dict[str, t.List[str]] = {name: [] for name in HELP}
     labels = f'host="{_label(host)}"'
     samples["s3napback_run_success"].append(f"{{{labels}}} {1 if ok else 0}")
@@ -76,8 +86,10 @@ def render(host: str, results: t.Sequence[SetResult], ok: bool, ended: float, pr
         match = _SAMPLE.match(line)
         if match and match.group(1) in samples:
             before[(match.group(1), match.group(2))] = line[len(match.group(1)) :]
+    kept = None if configured is None else [_label(n) for n in configured]
     for (name, set_label), sample in before.items():  # carry over the sets this run did not reach
-        if set_label not in ran:
+        still = kept is None or any(set_label == k or set_label.startswith(k + "/") for k in kept)
+        if set_label not in ran and still:
             samples[name].append(sample)
     for result in results:
         for name, value in set_samples(result, ended).items():
@@ -92,14 +104,21 @@ def render(host: str, results: t.Sequence[SetResult], ok: bool, ended: float, pr
     return "\n".join(lines) + "\n"
 
 
-def write(path: str, host: str, results: t.Sequence[SetResult], ok: bool, ended: float) -> None:
+def write(
+    path: str,
+    host: str,
+    results: t.Sequence[SetResult],
+    ok: bool,
+    ended: float,
+    configured: t.Optional[t.Sequence[str]] = None,
+) -> None:
     """Write the metrics file atomically (OSError when the folder is not writable)."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:  # damaged: its lines are dropped below
             previous = handle.read()
     except OSError:
         previous = ""
-    text = render(host, results, ok, ended, previous)
+    text = render(host, results, ok, ended, previous, configured)
     folder = os.path.dirname(path) or "."
     fd, temporary = tempfile.mkstemp(prefix=".s3napback-metrics-", dir=folder)
     try:

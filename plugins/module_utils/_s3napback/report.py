@@ -77,7 +77,10 @@ class RunReport:
         config = self.config
         if config.metrics_file:
             path = config.metrics_file
-            _deliver(f"write MetricsFile {path}", lambda: metrics.write(path, config.host_name, results, ok, ended))
+            names = [s.name for s in config.sets]
+            _deliver(
+                f"write MetricsFile {path}", lambda: metrics.write(path, config.host_name, results, ok, ended, names)
+            )
         if config.heartbeat_url:
             url, event = config.heartbeat_url, "success" if ok else "failure"
             _deliver("ping the heartbeat", lambda: heartbeat.ping(url, event, f"{subject}\n\n{body}"))
