@@ -386,9 +386,19 @@ def test_odd_values_in_the_report_settings_never_cost_the_backup_or_its_report(
     client.delete_object(Bucket=bucket, Key=manifest)
     made = cli("backup", "-c", conf, "--date", "2026-03-04", check=True)
     assert f"LogFile {tmp_path / 'gone' / 'x.log'}: cannot open it (No such file or directory)" in made.stderr
+    with open(conf, "w") as handle:
+        handle.write(
+            text.replace(f"MetricsFile {tmp_path / 'metrics.prom'}", f"MetricsFile {tmp_path / 'gone' / 'm.prom'}")
+            .replace(f"SmtpCredentialsFile {tmp_path / 'smtp-credentials'}", f"SmtpCredentialsFile {tmp_path / 'x'}")
+        )  # fmt: skip
     check = cli("check", "-c", conf, "--json")
-    [log_check] = [c for c in json.loads(check.stdout) if c["name"] == "LogFile"]
-    assert not log_check["ok"] and "its folder does not exist" in log_check["detail"]
+    checks = {c["name"]: c for c in json.loads(check.stdout)}
+    assert check.returncode == 1 and checks["bucket"]["ok"]
+    for name, detail in [("LogFile", "its folder does not exist"), ("MetricsFile", "its folder does not exist"),
+                         ("SmtpCredentialsFile", "cannot read SmtpCredentialsFile")]:  # fmt: skip
+        assert not checks[name]["ok"] and detail in checks[name]["detail"], checks[name]
+    with open(conf, "w") as handle:
+        handle.write(text)
 
     # a GpgKeyring that is not there fails the run, and the run's report says so
     with open(conf, "w") as handle:

@@ -90,3 +90,16 @@ def test_syslog_gets_the_runs_lines_at_the_log_level(tmp_path, monkeypatch) -> N
         finally:
             cli.setup_logging(False)  # leave the root logger as it was
     assert received.startswith("<12>s3napback[") and received.endswith("WARNING /etc: could not retire x\x00")
+
+
+def test_syslog_without_a_syslog_daemon_says_so(tmp_path, monkeypatch, capsys) -> None:
+    from _s3napback import cli
+
+    monkeypatch.setattr(cli, "SYSLOG_ADDRESS", str(tmp_path / "no-log"))
+    try:
+        cli.setup_logging(False, None, syslog=True)
+    finally:
+        cli.setup_logging(False)
+    assert capsys.readouterr().err == (
+        f"s3napback: WARNING: --syslog: {tmp_path / 'no-log'} is missing (no syslog daemon?); nothing goes to syslog\n"
+    )

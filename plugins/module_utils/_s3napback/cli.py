@@ -208,7 +208,11 @@ def setup_logging(debug: bool, config: t.Optional[Config] = None, syslog: bool =
             handler.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO))
             handler.setFormatter(logging.Formatter("%(asctime)s s3napback[%(process)d] %(levelname)s %(message)s"))
             root.addHandler(handler)
-    if syslog and os.path.exists(SYSLOG_ADDRESS):
+    if syslog and not os.path.exists(SYSLOG_ADDRESS):
+        logging.getLogger(__name__).warning(
+            "--syslog: %s is missing (no syslog daemon?); nothing goes to syslog", SYSLOG_ADDRESS
+        )
+    elif syslog:
         system = SyslogHandler(address=SYSLOG_ADDRESS)
         system.setLevel(LOG_LEVELS.get(config.log_level, logging.INFO) if config else logging.INFO)
         system.setFormatter(logging.Formatter("s3napback[%(process)d]: %(levelname)s %(message)s"))

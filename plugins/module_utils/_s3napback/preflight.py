@@ -20,7 +20,8 @@ from dataclasses import asdict, dataclass
 
 from .catalog import host_prefix
 from .config import Config
-from .errors import S3napbackError
+from .credentials import read_credentials
+from .errors import ConfigError, S3napbackError
 from .keys import Keyring, usable_recipients
 from .sources import MysqlTarget, directory_problem, is_svn_repository, mysql_tool, repositories_in
 
@@ -71,14 +72,23 @@ def check_diff_dir(config: Config) -> Check:
     return Check("DiffDir", True, diff_dir)
 
 
-def check_log_file(path: str) -> Check:
-    """A LogFile a run cannot open costs the log, not the backup: the run warns and goes on, check names it."""
+def check_writable_file(directive: str, path: str) -> Check:
+    """A LogFile or MetricsFile a run cannot write costs the log or the metrics, not the backup: the run warns
+    and goes on; check names it."""
     where = path if os.path.exists(path) else os.path.dirname(path) or "."
     if not os.path.isdir(os.path.dirname(path) or "."):
-        return Check("LogFile", False, f"{path}: its folder does not exist; make it")
+        return Check(directive, False, f"{path}: its folder does not exist; make it")
     if not os.access(where, os.W_OK):
-        return Check("LogFile", False, f"{path}: not writable by this user")
-    return Check("LogFile", True, path)
+        return Check(directive, False, f"{path}: not writable by this user")
+    return Check(directive, True, path)
+
+
+def check_smtp_credentials(path: str) -> Check:
+    try:
+        read_credentials(path, ("user", "password"), "SmtpCredentialsFile")
+    except ConfigError as exc:
+        return Check("SmtpCredentialsFile", False, str(exc))
+    return Check("SmtpCredentialsFile", True, path)
 
 
 def check_keys(config: Config) -> Check:
@@ -173,7 +183,11 @@ def run_checks(config: Config, *, store: t.Any = None, config_only: bool = False
     checks += check_tools(config)
     checks.append(check_diff_dir(config))
     if config.log_file:
-        checks.append(check_log_file(config.log_file))
+        checks.append(check_writable_file("LogFile", config.log_file))
+    if config.metrics_file:
+        checks.append(check_writable_file("MetricsFile", config.metrics_file))
+    if config.smtp_credentials_file:
+        checks.append(check_smtp_credentials(config.smtp_credentials_file))
     checks.append(check_keys(config))
     checks += check_sources(config)
     if store is None:
