@@ -160,6 +160,19 @@ def test_restore_playbook(fleet, s3_server, bucket):
     assert not (part / str(own).lstrip("/") / "notes.txt").exists()
     assert_key_not_shown(run.stdout + run.stderr, fleet["key"])
 
+    # the key kept in the target's own (vaulted) host variables, where the first play on localhost used to miss it
+    host_vars = tmp / "host_vars"
+    host_vars.mkdir()
+    (host_vars / "target.json").write_text(json.dumps({"s3napback_private_key": fleet["key"]}))
+    run = play(
+        "restore",
+        *("-e", "s3napback_restore_target=target", "-e", f"s3napback_restore_set={own}"),
+        *("-e", f"s3napback_restore_dest={tmp / 'part-by-host-vars'}"),
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert_same_tree(str(own), str(tmp / "part-by-host-vars" / str(own).lstrip("/")))
+    (host_vars / "target.json").unlink()
+
     # a restore that fails (the folder is not empty) fails the host with the module's one line, key hidden
     run = play(
         "restore",
