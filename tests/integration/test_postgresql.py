@@ -139,6 +139,15 @@ def test_one_database_loads_into_a_new_database_with_the_same_rows(cli, cluster,
     assert checksums(cluster, "shop_restored") == checksums(cluster, "shop")
     assert checksums(cluster, "shop")["items"].startswith("20000:")
 
+    # a name with "=" is a name: libpq read --dbname=dbname=postgres as a connection string, and the load went
+    # into the existing postgres database
+    cli("restore", "-c", conf, "--set", "postgresql/shop", "--to", "dbname=postgres", "--load",
+        "--gnupghome", gpg_keys.private_home, env=cluster.env, check=True)  # fmt: skip
+    assert cluster.sql("postgres", "SELECT count(*) FROM pg_tables WHERE tablename = 'items'").strip() == "0"
+    assert "dbname=postgres" in cluster.sql(
+        "postgres", "SELECT string_agg(datname, '|') FROM pg_database"
+    ).strip().split("|")
+
 
 def test_all_databases_restore_to_sql_that_rebuilds_them(cli, cluster, make_config, gpg_keys, tmp_path):
     fill(cluster, "alpha", 500)

@@ -140,3 +140,51 @@ def test_a_failing_dumper_commits_nothing(cli, tmp_path, s3_server, bucket, make
     assert entry["action"] == "FAILED" and "svnadmin" in entry["error"]
     listing = s3_server.client().list_objects_v2(Bucket=bucket)
     assert not [o for o in listing.get("Contents", []) if o["Key"].endswith("manifest.json")]
+
+
+def test_quiet_days_rollbacks_and_a_missing_subversion_dir(cli, tmp_path, s3_server, bucket, gpg_keys, make_config):
+    """Found by an audit: a DIFF of a day without commits was an empty file, which svnadmin load refuses, so the
+    whole chain could not be loaded; a repository rolled back and committed past its backup got a DIFF of the
+    new revisions on top of the old ones; a SubversionDir that cannot be listed stopped every set."""
+    repo, work = str(tmp_path / "repo"), str(tmp_path / "work")
+    make_repo(repo, work, 3)
+    missing = tmp_path / "no-such-folder"
+    conf = svn_conf(make_config, f"<Subversion {repo}>\n  Frequency 1\n  Diffs 7\n  Fulls 2\n</Subversion>\n"
+                    f"<SubversionDir {missing}>\n  Frequency 1\n  Fulls 2\n</SubversionDir>\n")  # fmt: skip
+
+    def backup(day: str) -> dict:
+        results = json.loads(cli("backup", "-c", conf, "--date", day, "--json").stdout)
+        by_set = {r["set"]: r for r in results}
+        assert by_set[f"svn{missing}"]["action"] == "FAILED"
+        assert "cannot list it: No such file or directory" in by_set[f"svn{missing}"]["error"]
+        return by_set[f"svn{repo}"]
+
+    assert backup("2026-01-08")["action"] == "FULL"  # 2026-01-08 starts a cycle of 7 days
+    quiet = backup("2026-01-09")  # nothing committed
+    assert quiet["action"] == "DIFF"
+    commit(work, "day3")
+    assert backup("2026-01-10")["action"] == "DIFF"
+    target = str(tmp_path / "loaded")
+    cli("restore", "-c", conf, "--set", f"svn{repo}", "--to", target, "--load", "--gnupghome", gpg_keys.private_home,
+        check=True)  # fmt: skip
+    assert dump(target).replace(svn("svnlook", "uuid", target), "") == dump(repo).replace(
+        svn("svnlook", "uuid", repo), ""
+    )
+
+    # rolled back to r2 from a dump (same UUID), then two new commits: r4 is not the r4 backed up
+    old = str(tmp_path / "old.dump")
+    with open(old, "w") as handle:
+        handle.write(svn("svnadmin", "dump", "--quiet", "-r", "0:2", repo))
+    uuid = svn("svnlook", "uuid", repo).strip()
+    shutil.rmtree(repo)
+    shutil.rmtree(work)
+    svn("svnadmin", "create", repo)
+    with open(old, "rb") as handle:
+        subprocess.run(["svnadmin", "load", "--quiet", repo], stdin=handle, check=True)  # noqa: S603,S607
+    assert svn("svnlook", "uuid", repo).strip() == uuid
+    svn("svn", "checkout", "-q", f"file://{repo}", work)
+    commit(work, "after-a")
+    commit(work, "after-b")
+    assert svn("svnlook", "youngest", repo).strip() == "4"
+    after = backup("2026-01-11")
+    assert after["action"] == "FULL" and "revision 4 is not the one backed up" in after["reason"], after

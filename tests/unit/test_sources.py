@@ -35,3 +35,8 @@ def test_a_dump_as_another_user_finds_runuser_with_crons_path(monkeypatch) -> No
     argv = postgres_dump_plan("app", {}).stage.argv
     assert argv[0] in ("/usr/sbin/runuser", "/sbin/runuser") and os.access(argv[0], os.X_OK)
     assert argv[1:4] == ["-u", "postgres", "--"]
+
+
+def test_a_postgresql_database_is_named_as_a_name_never_as_a_connection_string() -> None:
+    argv = postgres_dump_plan("it's a=b\\c", {"user": "root"}).stage.argv
+    assert argv[-1] == "--dbname=dbname='it\\'s a=b\\\\c'"

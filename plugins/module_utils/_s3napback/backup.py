@@ -57,6 +57,7 @@ from .sources import (
     postgres_dump_plan,
     repositories_in,
     svn_dump_plan,
+    svn_revision_mark,
     svn_state,
 )
 from .space import out_of_space
@@ -227,6 +228,9 @@ class BackupRun:
         results.append(result)
 
     def _backup_set(self, backup_set: BackupSet, result: SetResult) -> None:
+        if backup_set.kind == "subversiondir":  # expand() could not list its repositories: say why
+            repositories_in(backup_set.source)
+            raise S3napbackError(f"SubversionDir {backup_set.source}: no repositories can be listed in it")
         prefix = set_prefix(self.config.s3_prefix, self.config.host_name, backup_set.name)
         listing = load_set(self.store, prefix)
         newest = listing.newest()
@@ -361,14 +365,20 @@ class BackupRun:
     ) -> t.Tuple[t.Any, DumpPlan]:
         """A DIFF continues from the revision the newest backup reached; a rolled-back repository gets a FULL."""
         since = None
+        repo = backup_set.source
         if decision.action == DIFF:
             newest = t.cast(Manifest, listing.newest())
-            reached = newest.source_state.get("revision")
-            if isinstance(reached, int) and reached <= svn.youngest:
-                since = reached
-            else:
+            reached, mark = newest.source_state.get("revision"), newest.source_state.get("revision_mark")
+            if not isinstance(reached, int) or reached > svn.youngest:
                 decision = replace(decision, action=FULL, parent=None, reason="the repository is older than its backup")
-        return decision, svn_dump_plan(backup_set.source, svn, since)
+            elif mark is not None and svn_revision_mark(repo, reached) != mark:
+                reason = f"revision {reached} is not the one backed up (the repository was reloaded or rolled back)"
+                decision = replace(decision, action=FULL, parent=None, reason=reason)
+            else:
+                since = reached
+        plan = svn_dump_plan(repo, svn, since)
+        plan.state["revision_mark"] = svn_revision_mark(repo, svn.youngest)
+        return decision, plan
 
     def _untangled(self, backup_set: BackupSet, snapshot: str, decision: t.Any) -> t.Any:
         """A DIFF, unless folders were renamed into each other's places: GNU tar cannot restore that from one."""
@@ -387,7 +397,11 @@ class BackupRun:
             if backup_set.kind != "subversiondir":
                 expanded.append(backup_set)
                 continue
-            repos = repositories_in(backup_set.source)
+            try:
+                repos = repositories_in(backup_set.source)
+            except S3napbackError:  # kept as it is: its run fails with the reason, and the other sets still run
+                expanded.append(backup_set)
+                continue
             names = {backup_set.name + "/" + os.path.basename(r) for r in repos}
             expanded += [
                 replace(backup_set, kind="subversion", source=repo, name=backup_set.name + "/" + os.path.basename(repo))

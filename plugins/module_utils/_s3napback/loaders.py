@@ -16,7 +16,16 @@ import typing as t
 from .catalog import Manifest
 from .errors import RestoreError
 from .pipeline import Stage
-from .sources import MYSQL_SUFFIX, PG_SUFFIX, SVN_SUFFIX, MysqlTarget, as_user, mysql_tool, postgres_user
+from .sources import (
+    MYSQL_SUFFIX,
+    PG_SUFFIX,
+    SVN_SUFFIX,
+    MysqlTarget,
+    as_user,
+    conninfo_dbname,
+    mysql_tool,
+    postgres_user,
+)
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +81,8 @@ def _load_svn(chain: t.Sequence[Manifest], destination: str, stream: Stream) -> 
     _run(["svnadmin", "create", destination], f"svnadmin create {destination}")
     try:
         for manifest in chain:
+            if manifest.kind == "DIFF" and manifest.bytes_read == 0:  # no new revision, dumped as nothing (before
+                continue  # 0.2.0: an empty file, which svnadmin load refuses)
             log.info("loading %s (%s)", manifest.backup_id, manifest.kind)
             stream(manifest, Stage("svnadmin", ["svnadmin", "load", "--quiet", destination]))
     except BaseException:
@@ -85,7 +96,7 @@ def _load_postgres(target: Manifest, database: str, stream: Stream) -> None:
     _run(as_user(user, ["createdb", "--", database]), f"createdb {database}")
     log.info("loading %s into the new database %s", target.backup_id, database)
     try:
-        argv = ["pg_restore", "--exit-on-error", "--no-owner", f"--dbname={database}"]
+        argv = ["pg_restore", "--exit-on-error", "--no-owner", f"--dbname={conninfo_dbname(database)}"]
         stream(target, Stage("pg_restore", as_user(user, argv)))
     except BaseException:
         dropdb = as_user(user, ["dropdb", "--if-exists", "--", database])

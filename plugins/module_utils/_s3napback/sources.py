@@ -83,19 +83,30 @@ def svn_state(repo: str) -> SvnState:
     return SvnState(uuid, youngest)
 
 
+def svn_revision_mark(repo: str, revision: int) -> str:
+    """What revision ``revision`` is (author, date, log, hashed): a repository reloaded or rolled back and then
+    committed to again has a revision of that number, but not that one."""
+    info = _svnlook(["svnlook", "info", "-r", str(revision), repo], repo)
+    return hashlib.sha256(info.encode("utf-8", "surrogateescape")).hexdigest()
+
+
 def svn_dump_plan(repo: str, state: SvnState, since: t.Optional[int]) -> DumpPlan:
     """A full dump (``since`` None) or the revisions after ``since``, up to the youngest seen now."""
     first = 0 if since is None else since + 1
-    argv = ["svnadmin", "dump", "--quiet", "-r", f"{first}:{state.youngest}"]
-    if since is not None:
-        argv.append("--incremental")
-    if first > state.youngest:  # nothing new: an empty dump keeps the schedule's rhythm
-        argv = ["true"]
+    incremental = ["--incremental"] if since is not None else []
+    argv = ["svnadmin", "dump", "--quiet", "-r", f"{first}:{state.youngest}", *incremental, repo]
+    if since is not None and first > state.youngest:
+        # Nothing new: a dump of no revisions keeps the schedule's rhythm. It is the dump header alone, which
+        # svnadmin load takes (an empty file stops it with "Premature end of content data").
+        argv = ["printf", EMPTY_SVN_DUMP]
     return DumpPlan(
-        Stage("svnadmin", [*argv, repo] if argv != ["true"] else argv),
+        Stage("svnadmin", argv),
         {"uuid": state.uuid, "from_revision": first, "revision": state.youngest},
         state.identity,
     )
+
+
+EMPTY_SVN_DUMP = "SVN-fs-dump-format-version: 2\n\n"
 
 
 def repositories_in(folder: str) -> t.List[str]:
@@ -124,6 +135,12 @@ def as_user(user: str, argv: t.List[str]) -> t.List[str]:
     return argv
 
 
+def conninfo_dbname(database: str) -> str:
+    """``--dbname`` as a connection string naming the database: a bare value with ``=`` in it (or starting like a
+    URI) is read by libpq as a connection string, so ``dbname=postgres`` would connect to another database."""
+    return "dbname='" + database.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def postgres_user(options: t.Mapping[str, str]) -> str:
     return options.get("user") or "postgres"
 
@@ -133,7 +150,8 @@ def postgres_dump_plan(database: str, options: t.Mapping[str, str]) -> DumpPlan:
     if database == "all":
         stage = Stage("pg_dumpall", as_user(user, ["pg_dumpall", "--quote-all-identifiers"]))
     else:
-        stage = Stage("pg_dump", as_user(user, ["pg_dump", "--format=custom", "--compress=0", f"--dbname={database}"]))
+        dump = ["pg_dump", "--format=custom", "--compress=0", f"--dbname={conninfo_dbname(database)}"]
+        stage = Stage("pg_dump", as_user(user, dump))
     return DumpPlan(stage, {"database": database, "format": "sql" if database == "all" else "custom", "user": user})
 
 
