@@ -24,7 +24,7 @@ def test_mysql_socket_form_and_all_databases() -> None:
     plan = mysql_dump_plan("/run/mysqld/mysqld.sock:all", {})
     argv = plan.stage.argv
     assert argv[1] == "--socket=/run/mysqld/mysqld.sock"
-    assert argv[-1] == "--all-databases"
+    assert argv[-2:] == ["--all-databases", "--flush-privileges"]  # restored users can log in at once
     assert plan.state["database"] == "all" and plan.state["socket"] == "/run/mysqld/mysqld.sock"
 
 
@@ -40,3 +40,15 @@ def test_a_dump_as_another_user_finds_runuser_with_crons_path(monkeypatch) -> No
 def test_a_postgresql_database_is_named_as_a_name_never_as_a_connection_string() -> None:
     argv = postgres_dump_plan("it's a=b\\c", {"user": "root"}).stage.argv
     assert argv[-1] == "--dbname=dbname='it\\'s a=b\\\\c'"
+
+
+def test_a_defaults_file_others_can_read_is_named(tmp_path, caplog) -> None:
+    defaults = tmp_path / "my.cnf"
+    defaults.write_text("[client]\nuser=backup\npassword=secret\n")
+    defaults.chmod(0o644)
+    with caplog.at_level("WARNING"):
+        mysql_dump_plan("shop", {"defaultsfile": str(defaults)})
+    assert [r.getMessage() for r in caplog.records] == [
+        f"DefaultsFile {defaults} is mode 0644, open to other users; "
+        f"keep the secret in it private: chmod 600 {defaults}"
+    ]

@@ -22,7 +22,7 @@ def read_credentials(path: str, names: t.Sequence[str], what: str) -> t.Dict[str
     expected = " or ".join(f"{n}=..." for n in names)
     try:
         with open(path, encoding="utf-8") as handle:
-            _warn_if_shared(path, os.fstat(handle.fileno()), what)
+            warn_if_shared(path, os.fstat(handle.fileno()), what)
             for number, line in enumerate(handle, 1):
                 line = line.strip()
                 if not line or line.startswith("#"):
@@ -41,7 +41,7 @@ def read_credentials(path: str, names: t.Sequence[str], what: str) -> t.Dict[str
     return {n: values[n] for n in names}
 
 
-def _warn_if_shared(path: str, status: os.stat_result, what: str) -> None:
+def warn_if_shared(path: str, status: os.stat_result, what: str) -> None:
     """ssh refuses a private key others can read; a nightly backup must not stop for it, so it only warns."""
     mode = stat.S_IMODE(status.st_mode)
     if mode & 0o077:

@@ -23,6 +23,7 @@ import subprocess
 import typing as t
 from dataclasses import dataclass, field
 
+from .credentials import warn_if_shared
 from .errors import PipelineError, S3napbackError
 from .pipeline import Stage
 
@@ -196,7 +197,13 @@ def mysql_dump_plan(source: str, options: t.Mapping[str, str]) -> DumpPlan:
     target = MysqlTarget.of(source, options)
     argv = [mysql_tool("dump"), *target.connection()]
     argv += ["--single-transaction", "--routines", "--events", "--triggers", "--hex-blob", "--quick"]
-    argv += ["--all-databases"] if target.database == "all" else [target.database]
+    # all: the mysql database's grants come back working only with a FLUSH PRIVILEGES after them in the dump
+    argv += ["--all-databases", "--flush-privileges"] if target.database == "all" else [target.database]
     state = {"database": target.database, "format": "sql", "socket": target.socket}
     state["defaults_file"] = target.defaults_file
+    if target.defaults_file:
+        try:  # it holds the database password, as S3KeyFile holds the S3 secret
+            warn_if_shared(target.defaults_file, os.stat(target.defaults_file), "DefaultsFile")
+        except OSError:
+            pass  # mysqldump names a missing file itself
     return DumpPlan(Stage(argv[0], argv), state)
