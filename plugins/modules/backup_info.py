@@ -300,7 +300,8 @@ sets:
     lost:
       description:
         - Of RV(sets[].incomplete), the backups that committed backups build on - their manifest was deleted or
-          damaged, so the backups built on them cannot be restored. They are never removed automatically.
+          damaged, so the backups built on them cannot be restored. They are kept while those backups are, and
+          retired with them.
       returned: always
       type: list
       elements: str

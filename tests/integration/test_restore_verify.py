@@ -288,7 +288,9 @@ def test_a_lost_manifest_in_a_chain_is_named_and_its_objects_kept(cli, s3_server
     client.delete_object(Bucket=bucket, Key=first_diff)
     lost_id = folder.rstrip("/").rsplit("/", 1)[-1]
     listed = cli("list", "-c", conf).stdout
-    assert f"{lost_id:<28} (its manifest is lost: the backups built on it cannot be restored; kept)" in listed
+    assert f"{lost_id:<28} (manifest lost: the backups built on it cannot be restored; kept with them)" in listed
+    rows = json.loads(cli("list", "-c", conf, "--json", check=True).stdout)
+    assert [r["kind"] for r in rows if r["backup_id"] == lost_id] == ["LOST"]
     [result] = json.loads(cli("backup", "-c", conf, "--date", "2026-01-08", "--json", check=True).stdout)
     assert result["leftovers_removed"] == []
     assert any(lost_id in warning and "lost its manifest" in warning for warning in result["warnings"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ S3_SECRET = "s3-secret-never-shown"
 
 def _command_wrapper(folder: Path) -> Path:
     """The s3napback command as the role would install it, but running the engine from this checkout."""
+    folder.mkdir(exist_ok=True)
     wrapper = folder / "s3napback"
     engine = REPO_ROOT / "plugins" / "module_utils"
     wrapper.write_text(f'#!/bin/sh\nPYTHONPATH="{engine}" exec "{sys.executable}" -m _s3napback "$@"\n')
@@ -40,8 +42,8 @@ def test_config_diff_hides_the_heartbeat_token_and_shows_the_rest(tmp_path):
         "s3napback_key_file": str(etc / "s3-credentials"),
         "s3napback_smtp_credentials_file": str(etc / "smtp-credentials"),
         "s3napback_diff_dir": str(tmp_path / "diffs"),
-        "s3napback_command": str(_command_wrapper(tmp_path)),
-        "s3napback_log_file": str(tmp_path / "s3napback.log"),
+        "s3napback_command": str(_command_wrapper(tmp_path / "my bin")),  # a space: validate must quote it
+        "s3napback_log_file": str(tmp_path / "diffs" / "s3napback.log"),  # its folder is DiffDir: made 0700 once
         "s3napback_bucket": "first-bucket",
         "s3napback_encryption": "none",
         "s3napback_s3_access_key": "AKIDEXAMPLE",
@@ -80,6 +82,7 @@ def test_config_diff_hides_the_heartbeat_token_and_shows_the_rest(tmp_path):
     assert TOKEN not in first  # ...but never shown
     assert S3_SECRET not in first and S3_SECRET in (etc / "s3-credentials").read_text()
     assert "+Bucket first-bucket" not in first  # no diff of the config at all while it holds the token
+    assert stat.S_IMODE(os.stat(tmp_path / "diffs").st_mode) == 0o700  # not the log folder's 0755
 
     # without a heartbeat URL the config has no secret: its diff is shown, as for any template (third run),
     # except when the file being replaced holds one: its diff would show the old token as a removed line

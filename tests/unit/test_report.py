@@ -59,8 +59,22 @@ def test_metrics_escape_labels_and_carry_over_sets_this_run_did_not_reach() -> N
     assert samples(third)[("s3napback_set_last_run_success", odd)] == 1
     repo = metrics.render("h1", [SetResult(set="svn/srv/svn/a", action="SKIP")], ok=True, ended=1, previous="")
     assert ("s3napback_set_last_run_success", "svn/srv/svn/a") in samples(
-        metrics.render("h1", [], ok=True, ended=2, previous=repo, configured=["svn/srv/svn"])
+        metrics.render("h1", [], ok=True, ended=2, previous=repo, configured=["svn/srv/svn"], folders=["svn/srv/svn"])
     )
+    nested = metrics.render("h1", [SetResult(set="/var/www", action="SKIP")], ok=True, ended=1, previous="")
+    after = samples(metrics.render("h1", [], ok=True, ended=2, previous=nested, configured=["/var"]))
+    assert not [key for key in after if key[1] == "/var/www"]  # /var is configured; /var/www is not
+
+
+def test_only_a_failed_set_keeps_what_it_could_not_learn() -> None:
+    first = metrics.render(
+        "h1", [SetResult(set="/a", action="FULL", newest_finished="2026-01-01T00:00:00Z")], ok=True, ended=1
+    )
+    age = ("s3napback_set_last_backup_timestamp_seconds", "/a")
+    failed = metrics.render("h1", [SetResult(set="/a", action="FAILED", error="x")], ok=False, ended=2, previous=first)
+    assert samples(failed)[age] == 1767225600.0
+    vanished = metrics.render("h1", [SetResult(set="/a", action="SKIP")], ok=True, ended=3, previous=first)
+    assert age not in samples(vanished)  # a repository gone from its SubversionDir: reported, not alerted on
 
 
 def test_a_monitor_that_never_answers_costs_only_the_timeout() -> None:

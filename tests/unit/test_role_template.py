@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
 import typing as t
 
@@ -375,19 +374,22 @@ def test_values_with_spaces_hashes_quotes_and_backslashes_reach_the_engine_uncha
     assert f"svn/svn/{odd}" in sets
 
 
-def test_cron_systemd_and_logrotate_quote_odd_paths() -> None:
-    command, config_path, log_file = "/opt/my tools/s3napback", "/etc/s3 n$b/100%.conf", "/var/log/my log.log"
-    values = {"s3napback_command": command, "s3napback_config_path": config_path, "s3napback_log_file": log_file}
+def test_cron_systemd_and_logrotate_quote_odd_paths(tmp_path: t.Any) -> None:
+    folder = tmp_path / "my tools $HOME `id`"
+    folder.mkdir()
+    command = folder / "s3napback"  # a stand-in that writes the words it gets, one a line
+    command.write_text('#!/bin/sh\nfor w in "$@"; do printf "%s\\n" "$w"; done > "$OUT"\n')
+    command.chmod(0o755)
+    config_path, log_file = "/etc/s3 n$b/100%.conf", "/var/log/my log.log"
+    values = {"s3napback_command": str(command), "s3napback_config_path": config_path, "s3napback_log_file": log_file}
     with open(os.path.join(ROLE, "tasks", "schedule_cron.yml"), encoding="utf-8") as handle:
         add, _remove = yaml.safe_load(handle)
     job = ENV.from_string(add["ansible.builtin.cron"]["job"]).render(role_vars(**values))
     assert "%" not in job.replace("\\%", "")  # cron would end the command at a bare %
-    words = subprocess.run(  # noqa: S603,S607 - what sh makes of the line, once cron has undone its \%
-        ["sh", "-c", 'for w in "$@"; do printf "%s\\n" "$w"; done', "sh"]
-        + shlex.split(job.replace("\\%", "%").replace(" > /dev/null", "")),
-        capture_output=True, text=True, check=True,
-    ).stdout.splitlines()  # fmt: skip
-    assert words == [command, "backup", "-c", config_path, "--syslog"]
+    out = tmp_path / "words"
+    subprocess.run(["sh", "-c", job.replace("\\%", "%")], env={"OUT": str(out), "PATH": "/usr/bin:/bin"}, check=True)  # noqa: S603,S607 - as cron runs it, once cron has undone its \%
+    assert out.read_text().splitlines() == ["backup", "-c", config_path, "--syslog"]
+    values["s3napback_command"] = "/opt/my tools/s3napback"
     service = render("s3napback.service.j2", **values)
     assert 'ExecStart="/opt/my tools/s3napback" backup -c "/etc/s3 n$$b/100%%.conf"\n' in service
     assert '\n"/var/log/my log.log" {\n' in render("logrotate.j2", **values)

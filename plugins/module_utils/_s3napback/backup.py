@@ -238,7 +238,7 @@ class BackupRun:
         for backup_id in sorted(listing.lost_manifests()):
             warning = (
                 f"{backup_id} has lost its manifest, and the backups built on it cannot be restored; its objects are "
-                "kept (remove them once a new FULL has replaced that chain)"
+                "kept while they do, and retired with them"
             )
             log.warning("%s: %s", backup_set.name, warning)
             result.warnings.append(warning)
@@ -497,7 +497,9 @@ class BackupRun:
 
         def stages() -> t.List[Stage]:
             encoder = compress_stage(config.compression, config.compression_level)
-            if self.keyring is not None:
+            if config.encryption == "gpg":  # from the config, never from what happens to be set: no plaintext
+                if self.keyring is None:
+                    raise S3napbackError("internal error: encryption without the recipients' keyring")
                 encoder.append(Stage("gpg", encrypt_argv(self.keyring, self.fingerprints)))
             return encoder
 

@@ -193,7 +193,8 @@ class SetListing:
 
     def lost_manifests(self) -> t.Set[str]:
         """Folders without a manifest that committed backups build on: not a failed run's leftovers but a
-        backup whose manifest was deleted. Its chunks may still be worth something: they are never removed."""
+        backup whose manifest was deleted. Its chunks may still be worth something: they stay while those
+        backups do (the rotation retires a chain whole, so it goes with them)."""
         referenced = {m.parent for m in self.committed if m.parent} | {m.full for m in self.committed}
         return set(self.leftovers) & referenced
 

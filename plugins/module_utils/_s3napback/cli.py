@@ -249,7 +249,12 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         rows = [row for info in sets for row in info["backups"]]
         rows += [
-            {"host": host, "set": info["set"], "backup_id": backup_id, "kind": "INCOMPLETE"}
+            {
+                "host": host,
+                "set": info["set"],
+                "backup_id": backup_id,
+                "kind": "LOST" if backup_id in info["lost"] else "INCOMPLETE",
+            }
             for info in sets
             for backup_id in info["incomplete"]
         ]
@@ -277,7 +282,7 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             )
         for backup_id in info["incomplete"]:
             if backup_id in info["lost"]:
-                say(f"{backup_id:<28} (its manifest is lost: the backups built on it cannot be restored; kept)")
+                say(f"{backup_id:<28} (manifest lost: the backups built on it cannot be restored; kept with them)")
             else:
                 say(f"{backup_id:<28} (incomplete: no manifest; removed by the next backup)")
         moments = info["restorable"]

@@ -72,10 +72,11 @@ def render(
     ended: float,
     previous: str = "",
     configured: t.Optional[t.Sequence[str]] = None,
+    folders: t.Sequence[str] = (),
 ) -> str:
     """The file's text. Sets of ``previous`` this run did not reach are carried over while ``configured`` (when
-    given) still names them, or a folder of them (a SubversionDir's repositories): a set taken out of the config
-    must not keep an alert on its age firing for ever."""
+    given) still names them, or one of ``folders`` holds them (a SubversionDir's repositories): a set taken out
+    of the config must not keep an alert on its age firing for ever."""
     samples: t.Dict[str, t.List[str]] = {name: [] for name in HELP}
     labels = f'host="{_label(host)}"'
     samples["s3napback_run_success"].append(f"{{{labels}}} {1 if ok else 0}")
@@ -86,17 +87,19 @@ def render(
         match = _SAMPLE.match(line)
         if match and match.group(1) in samples:
             before[(match.group(1), match.group(2))] = line[len(match.group(1)) :]
-    kept = None if configured is None else [_label(n) for n in configured]
+    kept = None if configured is None else {_label(n) for n in configured}
+    holders = [_label(n) + "/" for n in folders]
     for (name, set_label), sample in before.items():  # carry over the sets this run did not reach
-        still = kept is None or any(set_label == k or set_label.startswith(k + "/") for k in kept)
+        still = kept is None or set_label in kept or any(set_label.startswith(h) for h in holders)
         if set_label not in ran and still:
             samples[name].append(sample)
     for result in results:
         for name, value in set_samples(result, ended).items():
             if value is not None:
                 samples[name].append(f'{{{labels},set="{_label(result.set)}"}} {_number(value)}')
-            elif (name, _label(result.set)) in before:  # what a failed run could not learn: as it was, so an
-                samples[name].append(before[(name, _label(result.set))])  # alert on the backup's age still fires
+            elif result.action == "FAILED" and (name, _label(result.set)) in before:
+                # what a failed run could not learn stays as it was, so an alert on the backup's age still fires
+                samples[name].append(before[(name, _label(result.set))])
     lines = []
     for name, (kind, text) in HELP.items():
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
@@ -111,6 +114,7 @@ def write(
     ok: bool,
     ended: float,
     configured: t.Optional[t.Sequence[str]] = None,
+    folders: t.Sequence[str] = (),
 ) -> None:
     """Write the metrics file atomically (OSError when the folder is not writable)."""
     try:
@@ -118,7 +122,7 @@ def write(
             previous = handle.read()
     except OSError:
         previous = ""
-    text = render(host, results, ok, ended, previous, configured)
+    text = render(host, results, ok, ended, previous, configured, folders)
     folder = os.path.dirname(path) or "."
     fd, temporary = tempfile.mkstemp(prefix=".s3napback-metrics-", dir=folder)
     try:

@@ -72,10 +72,10 @@ def check_diff_dir(config: Config) -> Check:
     return Check("DiffDir", True, diff_dir)
 
 
-def check_writable_file(directive: str, path: str) -> Check:
+def check_writable_file(directive: str, path: str, replaced: bool = False) -> Check:
     """A LogFile or MetricsFile a run cannot write costs the log or the metrics, not the backup: the run warns
-    and goes on; check names it."""
-    where = path if os.path.exists(path) else os.path.dirname(path) or "."
+    and goes on; check names it. A file ``replaced`` by renaming a new one over it needs its folder writable."""
+    where = path if os.path.exists(path) and not replaced else os.path.dirname(path) or "."
     if not os.path.isdir(os.path.dirname(path) or "."):
         return Check(directive, False, f"{path}: its folder does not exist; make it")
     if not os.access(where, os.W_OK):
@@ -185,7 +185,7 @@ def run_checks(config: Config, *, store: t.Any = None, config_only: bool = False
     if config.log_file:
         checks.append(check_writable_file("LogFile", config.log_file))
     if config.metrics_file:
-        checks.append(check_writable_file("MetricsFile", config.metrics_file))
+        checks.append(check_writable_file("MetricsFile", config.metrics_file, replaced=True))
     if config.smtp_credentials_file:
         checks.append(check_smtp_credentials(config.smtp_credentials_file))
     checks.append(check_keys(config))

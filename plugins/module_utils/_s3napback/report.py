@@ -78,8 +78,10 @@ class RunReport:
         if config.metrics_file:
             path = config.metrics_file
             names = [s.name for s in config.sets]
+            folders = [s.name for s in config.sets if s.kind == "subversiondir"]
             _deliver(
-                f"write MetricsFile {path}", lambda: metrics.write(path, config.host_name, results, ok, ended, names)
+                f"write MetricsFile {path}",
+                lambda: metrics.write(path, config.host_name, results, ok, ended, names, folders),
             )
         if config.heartbeat_url:
             url, event = config.heartbeat_url, "success" if ok else "failure"

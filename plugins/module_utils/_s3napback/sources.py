@@ -61,8 +61,11 @@ def directory_problem(source: str) -> t.Optional[str]:
 
 
 def _svnlook(argv: t.List[str], repo: str) -> str:
+    # in the C locale and UTC: svnlook info prints dates in local time with the locale's day names, and the log
+    # in the locale's encoding, and a revision's fingerprint must not change with who runs the backup
+    env = {**os.environ, "LC_ALL": "C", "TZ": "UTC"}
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)  # noqa: S603
     except OSError as exc:
         raise PipelineError(f"cannot run {argv[0]}: {exc.strerror}; install Subversion (package subversion)") from None
     if done.returncode != 0:
