@@ -242,9 +242,9 @@ class BackupRun:
             )
             log.warning("%s: %s", backup_set.name, warning)
             result.warnings.append(warning)
-        if set(listing.leftovers) - listing.lost_manifests():
+        if listing.failed_runs():
             if self.test:  # what a real run would remove
-                result.leftovers_removed = sorted(set(listing.leftovers) - listing.lost_manifests())
+                result.leftovers_removed = sorted(listing.failed_runs())
             else:
                 self._remove_leftovers(listing, result)
         snapshot = self.snapshot_path(backup_set)
@@ -630,10 +630,7 @@ class BackupRun:
     def _remove_leftovers(self, listing: SetListing, result: SetResult) -> None:
         """Folders without a manifest are failed runs (we hold the host's lock, so none is in progress), unless
         a committed backup builds on them."""
-        lost = listing.lost_manifests()
-        for backup_id, keys in sorted(listing.leftovers.items()):
-            if backup_id in lost:
-                continue
+        for backup_id, keys in sorted(listing.failed_runs().items()):
             self.store.delete(keys, all_versions=self.versioned)
             result.leftovers_removed.append(backup_id)
             log.info("%s: removed %d objects left by the failed run %s", listing.prefix, len(keys), backup_id)

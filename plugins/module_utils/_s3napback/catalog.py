@@ -198,6 +198,11 @@ class SetListing:
         referenced = {m.parent for m in self.committed if m.parent} | {m.full for m in self.committed}
         return set(self.leftovers) & referenced
 
+    def failed_runs(self) -> t.Dict[str, t.List[str]]:
+        """The leftovers a backup run removes: folders without a manifest that no committed backup builds on."""
+        lost = self.lost_manifests()
+        return {backup_id: keys for backup_id, keys in self.leftovers.items() if backup_id not in lost}
+
 
 def load_set(store: t.Any, prefix: str) -> SetListing:
     """List one set's folder in the bucket and read its manifests."""
